@@ -1,0 +1,318 @@
+/* autoshard rebalance: plan and move slots with their keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cluster.h"
+#include "config.h"
+#include "log.h"
+#include "node.h"
+#include "planner.h"
+#include "rebalance.h"
+
+#define NOPTS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const struct cfg_option rebalance_opts[] = {
+	{"seed", CFG_STRING, 0, 0, NULL, "AUTOSHARD_SEED", NULL, "any node of the cluster (HOST:PORT)"},
+	{"password-file", CFG_STRING, 0, 0, NULL, NULL, NULL, "file holding the password"},
+	{"use-empty-masters", CFG_BOOL, 0, 0, "false", NULL, NULL, "give slots to masters that have none"},
+	{"weight", CFG_LIST, 0, 0, NULL, NULL, NULL, "NODE=W: NODE is an id, id prefix or HOST:PORT; W >= 0"},
+	{"drain", CFG_LIST, 0, 0, NULL, NULL, NULL, "HOST:PORT or id of a master to empty"},
+	{"dry-run", CFG_BOOL, 0, 0, "false", NULL, NULL, "print the plan and change nothing"},
+	{"slots-in-flight", CFG_INT, 1, 1024, "16", NULL, NULL, "slots moving at once per source->target pair"},
+	{"keys-per-batch", CFG_INT, 1, 100000, "1000", NULL, NULL, "keys per MIGRATE"},
+	{"timeout-ms", CFG_INT, 50, 600000, "2000", NULL, NULL, "connect/command timeout for reading the cluster"},
+};
+
+/* Node index in t for an id, id prefix (>= 6 chars) or HOST:PORT; -1 if none
+ * or ambiguous. */
+static int resolve_node(const struct topology *t, const char *spec)
+{
+	struct hostport hp;
+	int found = -1;
+	size_t l = strlen(spec);
+
+	if (strchr(spec, ':') && hostport_parse(spec, 6379, &hp, NULL, 0) == 0) {
+		for (size_t i = 0; i < t->nnodes; i++)
+			if (t->nodes[i].port == hp.port &&
+			    (!strcmp(t->nodes[i].ip, hp.host) || !strcmp(t->nodes[i].hostname, hp.host)))
+				return (int)i;
+		return -1;
+	}
+	if (l < 6)
+		return -1;
+	for (size_t i = 0; i < t->nnodes; i++)
+		if (strncmp(t->nodes[i].id, spec, l) == 0) {
+			if (found >= 0)
+				return -1;
+			found = (int)i;
+		}
+	return found;
+}
+
+static int pick_ref(const struct cluster_snapshot *s)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < s->nviews; i++) {
+		const struct node_view *v = &s->views[i];
+		if (!v->reachable || !v->topo)
+			continue;
+		if (best < 0 || v->info.slots_assigned > s->views[best].info.slots_assigned ||
+		    (v->info.slots_assigned == s->views[best].info.slots_assigned &&
+		     v->info.current_epoch > s->views[best].info.current_epoch))
+			best = (int)i;
+	}
+	return best;
+}
+
+struct keys_arg {
+	const struct cluster_snapshot *snap;
+	const struct topology *ref;
+	const char *password;
+};
+
+static long long keys_in_slot(void *arg, int node_index, int slot)
+{
+	struct keys_arg *ka = arg;
+	const struct node_view *v = cluster_view_by_id(ka->snap, ka->ref->nodes[node_index].id);
+	struct node_conn *n;
+	redisReply *r;
+	long long k = -1;
+
+	if (!v || !(n = node_connect(&v->addr, ka->password, 2000, NULL, 0)))
+		return -1;
+	r = node_command(n, NULL, 0, "CLUSTER COUNTKEYSINSLOT %d", slot);
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		k = r->integer;
+	if (r)
+		freeReplyObject(r);
+	node_close(n);
+	return k;
+}
+
+static void print_plan(const struct topology *t, const struct plan *p)
+{
+	size_t i = 0;
+
+	printf("plan: %zu slot moves over %d masters\n", p->nmoves, p->nmasters);
+	while (i < p->nmoves) {
+		size_t j = i;
+		int src = p->moves[i].src, dst = p->moves[i].dst;
+		printf("  %s:%d (%.8s) -> %s:%d (%.8s): ", t->nodes[src].ip, t->nodes[src].port,
+		       t->nodes[src].id, t->nodes[dst].ip, t->nodes[dst].port, t->nodes[dst].id);
+		while (j < p->nmoves && p->moves[j].src == src && p->moves[j].dst == dst)
+			j++;
+		/* ranges */
+		for (size_t k = i; k < j;) {
+			size_t e = k;
+			while (e + 1 < j && p->moves[e + 1].slot == p->moves[e].slot + 1)
+				e++;
+			if (e == k)
+				printf("%s%d", k == i ? "" : ",", p->moves[k].slot);
+			else
+				printf("%s%d-%d", k == i ? "" : ",", p->moves[k].slot, p->moves[e].slot);
+			k = e + 1;
+		}
+		printf(" (%zu)\n", j - i);
+		i = j;
+	}
+	for (size_t k = 0; k < t->nnodes; k++)
+		if (p->target_slots && p->target_slots[k] >= 0)
+			printf("  after: %s:%d (%.8s) %d slots (now %d)\n", t->nodes[k].ip, t->nodes[k].port, t->nodes[k].id,
+			       p->target_slots[k], t->nodes[k].nslots);
+}
+
+int cmd_rebalance(int argc, char **argv)
+{
+	struct cfg c;
+	struct cluster_snapshot *snap = NULL;
+	struct plan *plan = NULL;
+	struct plan_weight *weights = NULL;
+	const char **drain = NULL;
+	struct slot_fix *fixes = NULL;
+	size_t nfixes = 0, nweights = 0, ndrain = 0;
+	const struct cfg_value *wv, *dv;
+	char *pw = NULL, err[512], perr[256];
+	int rc = EXIT_FAILURE_GENERIC, refi;
+	const struct topology *ref;
+	struct migrator_opts mo;
+	struct migrator_stats st;
+	struct hostport seed;
+	int64_t t0;
+
+	if (cfg_parse(&c, rebalance_opts, NOPTS(rebalance_opts), argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "autoshard: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (c.help || c.check_config) {
+		if (c.help)
+			cfg_usage(stdout,
+				  "autoshard rebalance --seed HOST:PORT [--use-empty-masters] [--weight NODE=W ...] "
+				  "[--drain HOST:PORT ...] [--dry-run]",
+				  rebalance_opts, NOPTS(rebalance_opts));
+		else
+			cfg_print(stdout, &c);
+		cfg_free(&c);
+		return 0;
+	}
+	if (secret_load_password(cfg_str(&c, "password-file"), &pw, err, sizeof(err)) < 0) {
+		fprintf(stderr, "autoshard: %s\n", err);
+		goto done;
+	}
+	if (!cfg_str(&c, "seed") || hostport_parse(cfg_str(&c, "seed"), 6379, &seed, perr, sizeof(perr)) < 0) {
+		fprintf(stderr, "autoshard: --seed: %s\n", cfg_str(&c, "seed") ? perr : "required (HOST:PORT)");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	t0 = now_ms();
+again:
+	cluster_snapshot_free(snap);
+	snap = NULL;
+	{
+		struct cluster_gather_opts go = {pw, (int)cfg_int(&c, "timeout-ms"), 1};
+		if (cluster_gather(&seed, 1, &go, &snap, err, sizeof(err)) < 0) {
+			fprintf(stderr, "autoshard: %s\n", err);
+			goto done;
+		}
+	}
+	if (!snap->views[0].reachable || !snap->views[0].cluster_enabled) {
+		fprintf(stderr, "autoshard: %s\n", snap->views[0].error);
+		goto done;
+	}
+	for (size_t i = 0; i < snap->nviews; i++)
+		if (!snap->views[i].reachable) {
+			fprintf(stderr, "autoshard: %s; refusing to move slots while a node is unreachable\n",
+				snap->views[i].error);
+			goto done;
+		}
+	refi = pick_ref(snap);
+	ref = snap->views[refi].topo;
+
+	memset(&mo, 0, sizeof(mo));
+	mo.password = pw;
+	mo.slots_in_flight = (int)cfg_int(&c, "slots-in-flight");
+	mo.keys_per_batch = (int)cfg_int(&c, "keys-per-batch");
+	mo.progress = cli_progress;
+
+	/* Finish what an interrupted run left open before planning anything new. */
+	if (!nfixes) {
+		const struct topology **views = calloc(snap->nviews, sizeof(*views));
+		struct keys_arg ka = {snap, ref, pw};
+		size_t nv = 0;
+		int any_open = 0;
+		if (!views)
+			goto oom;
+		for (size_t i = 0; i < snap->nviews; i++) {
+			const struct topology *t = snap->views[i].topo;
+			views[nv++] = t;
+			if (t->myself >= 0 && t->nodes[t->myself].nopen)
+				any_open = 1;
+		}
+		if (any_open && plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
+			free(views);
+			fprintf(stderr, "autoshard: open slots: %s\n", err);
+			goto done;
+		}
+		free(views);
+		if (nfixes) {
+			printf("%zu open slot(s) from an interrupted migration%s\n", nfixes,
+			       cfg_bool(&c, "dry-run") ? " would be finished first" : ": finishing them first");
+			if (cfg_bool(&c, "dry-run")) {
+				rc = 0;
+				goto done;
+			}
+			if (rebalance_execute(ref, NULL, 0, fixes, nfixes, &mo, &st, err, sizeof(err)) < 0) {
+				fprintf(stderr, "autoshard: %s\n", err);
+				goto done;
+			}
+			goto again;
+		}
+	}
+
+	wv = cfg_get(&c, "weight");
+	dv = cfg_get(&c, "drain");
+	weights = calloc(wv->nlist + 1, sizeof(*weights));
+	drain = calloc(dv->nlist + 1, sizeof(*drain));
+	if (!weights || !drain)
+		goto oom;
+	for (size_t i = 0; i < wv->nlist; i++) {
+		char spec[300];
+		char *eq, *end;
+		int k;
+		double w;
+		strlcpy_a(spec, wv->list[i], sizeof(spec));
+		eq = strrchr(spec, '=');
+		if (!eq) {
+			fprintf(stderr, "autoshard: --weight '%.60s': want NODE=WEIGHT\n", wv->list[i]);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		*eq = '\0';
+		w = strtod(eq + 1, &end);
+		if (*end || eq[1] == '\0' || w < 0 || w > 1e6) {
+			fprintf(stderr, "autoshard: --weight '%.60s': weight must be a number >= 0\n", wv->list[i]);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		if ((k = resolve_node(ref, spec)) < 0) {
+			fprintf(stderr, "autoshard: --weight: no single node matches '%.60s'\n", spec);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		strlcpy_a(weights[nweights].node_id, ref->nodes[k].id, sizeof(weights[0].node_id));
+		weights[nweights++].weight = w;
+	}
+	for (size_t i = 0; i < dv->nlist; i++) {
+		int k = resolve_node(ref, dv->list[i]);
+		if (k < 0) {
+			fprintf(stderr, "autoshard: --drain: no single node matches '%.60s'\n", dv->list[i]);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		drain[ndrain++] = ref->nodes[k].id;
+	}
+	{
+		struct plan_opts po;
+		memset(&po, 0, sizeof(po));
+		po.use_empty_masters = cfg_bool(&c, "use-empty-masters");
+		po.weights = weights;
+		po.nweights = nweights;
+		po.drain_ids = drain;
+		po.ndrain = ndrain;
+		if (plan_rebalance(ref, &po, &plan, err, sizeof(err)) < 0) {
+			fprintf(stderr, "autoshard: cannot plan: %s\n", err);
+			goto done;
+		}
+	}
+	if (cfg_bool(&c, "dry-run")) {
+		print_plan(ref, plan);
+		rc = 0;
+		goto done;
+	}
+	if (plan->nmoves == 0) {
+		printf("balanced: nothing to move\n");
+		rc = 0;
+		goto done;
+	}
+	if (rebalance_execute(ref, plan->moves, plan->nmoves, NULL, 0, &mo, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "autoshard: %s\n", err);
+		goto done;
+	}
+	printf("moved %zu slots and %llu keys in %.2f s\n", st.slots_moved, (unsigned long long)st.keys_moved,
+	       (double)(now_ms() - t0) / 1000.0);
+	rc = 0;
+	goto done;
+oom:
+	fprintf(stderr, "autoshard: out of memory\n");
+done:
+	plan_free(plan);
+	free(fixes);
+	free(weights);
+	free(drain);
+	cluster_snapshot_free(snap);
+	secret_free(pw);
+	cfg_free(&c);
+	return rc;
+}

@@ -1,0 +1,1271 @@
+/* The migrator (see migrator.h for the contract).
+ *
+ * Connections. Every node gets one control connection (SETSLOT, COUNTKEYSINSLOT,
+ * AUTH). Every source node also gets a migrate connection that carries
+ * GETKEYSINSLOT and MIGRATE for its slots, in a strict alternation per slot:
+ *
+ *     MIGRATE <keys of batch i>, GETKEYSINSLOT <slot> <count>
+ *
+ * pipelined back to back. The GETKEYSINSLOT reply is both "the next batch" and
+ * "is the slot empty now?", so a slot costs one round trip per batch instead of
+ * two. The source runs MIGRATE synchronously (its event loop is blocked while
+ * the target restores), so all of a source's MIGRATEs queue on that one
+ * connection; SETSLOT NODE for finished slots goes over the control connection
+ * and never waits behind them in our own output buffer.
+ *
+ * Slots. A MOVE slot walks IMPORTING -> MIGRATING -> MOVING -> OWNER_DST ->
+ * OWNER_ALL -> DONE (see enum slot_state). Tasks are grouped into pairs
+ * (src, dst); each active pair keeps slots_in_flight slots in the
+ * IMPORTING..MOVING states, so the SETSLOTs of a window of slots go out in one
+ * write and every node persists its config once per event-loop iteration for
+ * many of them. A source is in at most one active pair at a time (its MIGRATEs
+ * serialize anyway); targets and different sources run in parallel.
+ *
+ * Requests. Every command sent has a struct mreq on its connection's FIFO
+ * (replies arrive in order). A per-connection timer fails the run when the
+ * oldest request waits longer than command_timeout_ms, or the connection is
+ * not up by then. hiredis calls every pending callback with a NULL reply when
+ * a connection dies; that is "connection lost" unless we are tearing down.
+ *
+ * Memory. Key names live only in one GETKEYSINSLOT reply (freed by hiredis
+ * after its callback) and in the formatted MIGRATE in hiredis's output
+ * buffer; at most slots_in_flight batches per pair exist at once. Replies are
+ * bounded by the counts we ask for (hiredis 0.14 has no reply size cap). */
+#include "migrator.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_ev.h"
+
+#define DEFAULT_SLOTS_IN_FLIGHT 16
+#define DEFAULT_KEYS_PER_BATCH 1000
+#define DEFAULT_MIGRATE_TIMEOUT_MS 10000
+#define DEFAULT_COMMAND_TIMEOUT_MS 30000
+#define DEFAULT_PROGRESS_INTERVAL_MS 250
+#define DEFAULT_SETSLOT_BATCH 128
+#define DEFAULT_FINISH_DELAY_MS 10
+#define LOOSE_IN_FLIGHT 256    /* SETOWNER/ROLLBACK tasks running at once */
+#define RETRY_DELAY_MS 50      /* after TRYAGAIN or IOERR */
+#define MAX_TRYAGAIN 200       /* per slot: 10 s of TRYAGAIN */
+#define MAX_IOERR 3            /* per slot */
+#define MAX_BUSYKEY 3          /* per slot, with REPLACE already on */
+#define ERRMSG_MAX 200         /* bytes of a server reply quoted in an error */
+
+enum conn_role { CONN_CONTROL, CONN_MIGRATE };
+
+enum req_kind {
+	REQ_AUTH,
+	REQ_IMPORTING,
+	REQ_MIGRATING,
+	REQ_GETKEYS,
+	REQ_MIGRATE,
+	REQ_NODE,
+	REQ_STABLE,
+	REQ_COUNTKEYS,
+	REQ_CLEAR, /* SETSLOT STABLE on dst right before its SETSLOT NODE (batched finish) */
+};
+
+static const char *const req_names[] = {
+	[REQ_AUTH] = "AUTH",
+	[REQ_IMPORTING] = "CLUSTER SETSLOT IMPORTING",
+	[REQ_MIGRATING] = "CLUSTER SETSLOT MIGRATING",
+	[REQ_GETKEYS] = "CLUSTER GETKEYSINSLOT",
+	[REQ_MIGRATE] = "MIGRATE",
+	[REQ_NODE] = "CLUSTER SETSLOT NODE",
+	[REQ_STABLE] = "CLUSTER SETSLOT STABLE",
+	[REQ_COUNTKEYS] = "CLUSTER COUNTKEYSINSLOT",
+	[REQ_CLEAR] = "CLUSTER SETSLOT STABLE",
+};
+
+enum slot_state {
+	SLOT_WAITING,   /* not started */
+	SLOT_IMPORTING, /* SETSLOT IMPORTING sent to dst */
+	SLOT_MIGRATING, /* SETSLOT MIGRATING sent to src */
+	SLOT_OPEN,      /* IMPORTING on dst and MIGRATING on src: waiting for a moving slot */
+	SLOT_MOVING,    /* GETKEYSINSLOT/MIGRATE rounds on src's migrate connection */
+	SLOT_RETRY,     /* waiting for the retry timer */
+	SLOT_OWNER_DST, /* SETSLOT NODE dst sent to dst */
+	SLOT_OWNER_ALL, /* SETSLOT NODE dst sent to every other node */
+	SLOT_STABLE,    /* ROLLBACK: SETSLOT STABLE sent to src and dst */
+	SLOT_ABORTING,  /* src does not own the slot: undoing IMPORTING on dst */
+	SLOT_DONE,
+};
+
+struct mrun;
+struct mpair;
+
+struct mslot {
+	const struct migrate_task *task;
+	struct mpair *pair; /* NULL for SETOWNER/ROLLBACK */
+	enum slot_state state;
+	int pending;        /* replies still expected (OWNER_ALL, STABLE) */
+	int replace;        /* next MIGRATE carries REPLACE */
+	int retry;          /* last MIGRATE asked for a retry: skip the next GETKEYS reply */
+	int tryagains, ioerrs, busykeys;
+	int64_t timer;      /* retry timer id, 0 none */
+	struct mrun *run;
+	struct mslot *link; /* in its pair's open queue, or its target's finish queue */
+};
+
+/* A FIFO of slots linked through mslot.link. */
+struct slot_queue {
+	struct mslot *head, *tail;
+	size_t len;
+};
+
+struct mpair {
+	int src, dst;
+	struct mslot **slots; /* in task order */
+	size_t nslots, next;
+	int opening;           /* slots in IMPORTING or MIGRATING */
+	struct slot_queue open; /* slots in OPEN, in task order */
+	int moving;            /* slots in MOVING or RETRY (at most slots_in_flight) */
+	int finishing;         /* slots in OWNER_DST..OWNER_ALL */
+	int active, done;
+};
+
+struct mreq {
+	struct mreq *next;
+	struct mconn *conn;
+	struct mslot *slot; /* NULL for AUTH */
+	enum req_kind kind;
+	int64_t sent_ms;
+	int nkeys;          /* MIGRATE: keys in the batch */
+	int node;           /* SETSLOT NODE/STABLE: the node it went to */
+};
+
+struct mconn {
+	struct mrun *run;
+	int node;
+	enum conn_role role;
+	redisAsyncContext *ac; /* NULL when closed */
+	int connected;
+	int64_t opened_ms;
+	struct mreq *head, *tail; /* outstanding requests in reply order */
+	int64_t timer;
+};
+
+/* Slots whose keys are all on this node, waiting for SETSLOT NODE here. */
+struct mfinish {
+	struct mrun *run;
+	int node;
+	struct slot_queue q;
+	int64_t timer;    /* flush timer, 0 when not armed */
+	int64_t timer_at; /* when it fires */
+};
+
+struct mrun {
+	struct evloop *loop;
+	const struct migrate_node *nodes;
+	size_t nnodes;
+	struct migrator_opts o;
+	struct migrator_stats *stats;
+
+	struct mconn *ctl; /* [nnodes] */
+	struct mconn *mig; /* [nnodes]; ac NULL for nodes that are no source */
+	struct mfinish *fin; /* [nnodes] */
+
+	struct mslot *slots; /* [nslots], one per task */
+	size_t nslots, ndone;
+	struct mpair *pairs;
+	size_t npairs;
+	struct mslot **loose; /* SETOWNER and ROLLBACK tasks */
+	size_t nloose, loose_next;
+	int loose_active;
+	int *src_busy; /* [nnodes]: 1 while the node is source of an active pair */
+	int active_pairs;
+
+	const char **argv; /* MIGRATE scratch */
+	size_t *argvlen;
+	size_t argcap;
+	char timeout_str[24];
+
+	int failed, closing;
+	char *err;
+	size_t errlen;
+	int64_t start_ms;
+	int64_t progress_timer;
+};
+
+static void schedule(struct mrun *run);
+
+__attribute__((format(printf, 2, 3))) static void run_fail(struct mrun *run, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (run->failed)
+		return;
+	run->failed = 1;
+	if (run->err && run->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(run->err, run->errlen, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static const char *node_host(const struct mrun *run, int i)
+{
+	return run->nodes[i].host;
+}
+
+static int node_port(const struct mrun *run, int i)
+{
+	return run->nodes[i].port;
+}
+
+/* The text of an error or status reply, "" for other types. */
+static const char *reply_text(const redisReply *r)
+{
+	if (r && (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STATUS) && r->str)
+		return r->str;
+	return "";
+}
+
+static int reply_is_ok(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_STATUS && r->str && strcmp(r->str, "OK") == 0;
+}
+
+static int reply_has(const redisReply *r, const char *needle)
+{
+	return r && r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, needle) != NULL;
+}
+
+/* A short description of an unexpected reply, for error messages. */
+static const char *reply_desc(const redisReply *r)
+{
+	if (!r)
+		return "no reply";
+	switch (r->type) {
+	case REDIS_REPLY_ERROR:
+	case REDIS_REPLY_STATUS:
+		return r->str ? r->str : "";
+	case REDIS_REPLY_INTEGER:
+		return "unexpected integer reply";
+	case REDIS_REPLY_ARRAY:
+		return "unexpected array reply";
+	case REDIS_REPLY_NIL:
+		return "unexpected nil reply";
+	default:
+		return "unexpected reply";
+	}
+}
+
+/* ---- connections and requests ---- */
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Queue one command on c. Takes ownership of req. argv is copied by hiredis. */
+static int conn_send(struct mconn *c, struct mreq *req, int argc, const char **argv, const size_t *lens)
+{
+	struct mrun *run = c->run;
+
+	req->conn = c;
+	req->next = NULL;
+	req->sent_ms = now_ms();
+	if (!c->ac || redisAsyncCommandArgv(c->ac, on_reply, req, argc, argv, lens) != REDIS_OK) {
+		run_fail(run, "node %s:%d: cannot send %s: connection is closed", node_host(run, c->node),
+			 node_port(run, c->node), req_names[req->kind]);
+		free(req);
+		return -1;
+	}
+	if (c->tail)
+		c->tail->next = req;
+	else
+		c->head = req;
+	c->tail = req;
+	return 0;
+}
+
+static struct mreq *req_new(struct mrun *run, enum req_kind kind, struct mslot *slot)
+{
+	struct mreq *req = calloc(1, sizeof(*req));
+
+	if (!req) {
+		run_fail(run, "out of memory");
+		return NULL;
+	}
+	req->kind = kind;
+	req->slot = slot;
+	req->node = -1;
+	return req;
+}
+
+/* CLUSTER SETSLOT <slot> <action> [<node id>] to node's control connection. */
+static int send_setslot(struct mrun *run, struct mslot *s, enum req_kind kind, int node, const char *action,
+			const char *id)
+{
+	char slotstr[16];
+	const char *argv[5] = {"CLUSTER", "SETSLOT", slotstr, action, id};
+	size_t lens[5];
+	struct mreq *req = req_new(run, kind, s);
+	int argc = id ? 5 : 4, i;
+
+	if (!req)
+		return -1;
+	req->node = node;
+	snprintf(slotstr, sizeof(slotstr), "%d", s->task->slot);
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	run->stats->setslot_commands++;
+	return conn_send(&run->ctl[node], req, argc, argv, lens);
+}
+
+static int send_slot_cmd(struct mrun *run, struct mconn *c, struct mslot *s, enum req_kind kind, const char *sub,
+			 int count)
+{
+	char slotstr[16], countstr[16];
+	const char *argv[4] = {"CLUSTER", sub, slotstr, countstr};
+	size_t lens[4];
+	struct mreq *req = req_new(run, kind, s);
+	int argc = count > 0 ? 4 : 3, i;
+
+	if (!req)
+		return -1;
+	snprintf(slotstr, sizeof(slotstr), "%d", s->task->slot);
+	snprintf(countstr, sizeof(countstr), "%d", count);
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	return conn_send(c, req, argc, argv, lens);
+}
+
+static int send_getkeys(struct mrun *run, struct mslot *s)
+{
+	return send_slot_cmd(run, &run->mig[s->task->src], s, REQ_GETKEYS, "GETKEYSINSLOT", run->o.keys_per_batch);
+}
+
+/* MIGRATE host port "" 0 timeout [REPLACE] [AUTH pw] KEYS k... with the keys
+ * of a GETKEYSINSLOT reply (binary safe, borrowed from the reply). */
+static int send_migrate(struct mrun *run, struct mslot *s, const redisReply *keys)
+{
+	const struct migrate_node *dst = &run->nodes[s->task->dst];
+	char portstr[16];
+	struct mreq *req;
+	size_t argc = 0, i;
+
+	if (keys->elements + 16 > run->argcap) {
+		run_fail(run, "slot %d: GETKEYSINSLOT returned %zu keys, more than asked for", s->task->slot,
+			 keys->elements);
+		return -1;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", dst->port);
+	run->argv[argc++] = "MIGRATE";
+	run->argv[argc++] = dst->host;
+	run->argv[argc++] = portstr;
+	run->argv[argc++] = "";
+	run->argv[argc++] = "0";
+	run->argv[argc++] = run->timeout_str;
+	if (s->replace)
+		run->argv[argc++] = "REPLACE";
+	if (run->o.password) {
+		run->argv[argc++] = "AUTH";
+		run->argv[argc++] = run->o.password;
+	}
+	run->argv[argc++] = "KEYS";
+	for (i = 0; i < argc; i++)
+		run->argvlen[i] = strlen(run->argv[i]);
+	for (i = 0; i < keys->elements; i++) {
+		const redisReply *k = keys->element[i];
+
+		if (!k || k->type != REDIS_REPLY_STRING) {
+			run_fail(run, "node %s:%d: slot %d: GETKEYSINSLOT returned a non-string element",
+				 node_host(run, s->task->src), node_port(run, s->task->src), s->task->slot);
+			return -1;
+		}
+		run->argv[argc] = k->str;
+		run->argvlen[argc++] = (size_t)k->len;
+	}
+	req = req_new(run, REQ_MIGRATE, s);
+	if (!req)
+		return -1;
+	req->nkeys = (int)keys->elements;
+	run->stats->migrate_commands++;
+	return conn_send(&run->mig[s->task->src], req, (int)argc, run->argv, run->argvlen);
+}
+
+/* ---- slot state machine ---- */
+
+static void queue_push(struct slot_queue *q, struct mslot *s)
+{
+	s->link = NULL;
+	if (q->tail)
+		q->tail->link = s;
+	else
+		q->head = s;
+	q->tail = s;
+	q->len++;
+}
+
+static struct mslot *queue_pop(struct slot_queue *q)
+{
+	struct mslot *s = q->head;
+
+	if (!s)
+		return NULL;
+	q->head = s->link;
+	if (!q->head)
+		q->tail = NULL;
+	q->len--;
+	s->link = NULL;
+	return s;
+}
+
+static void slot_done(struct mrun *run, struct mslot *s)
+{
+	s->state = SLOT_DONE;
+	run->ndone++;
+	if (s->pair)
+		s->pair->finishing--;
+	else
+		run->loose_active--;
+	if (s->task->kind != MIGRATE_ROLLBACK)
+		run->stats->slots_moved++;
+}
+
+/* Finishing on the target. SETSLOT NODE <myself> on a node that is IMPORTING
+ * the slot bumps its configEpoch (so the new ownership wins everywhere) and,
+ * on Valkey 8, broadcasts a PONG to every node, each of which then rescans
+ * all 16384 slots and rewrites and fsyncs nodes.conf: done per slot, that
+ * costs more CPU than moving the keys. So slots whose keys are all on the
+ * target queue up here and are finished in batches (at most setslot_batch
+ * slots, at most finish_delay_ms after the first one queued), one pipeline:
+ *
+ *     SETSLOT s1 NODE dst                       (bump: dst now has the
+ *                                                highest epoch, > src's)
+ *     SETSLOT s2 STABLE, SETSLOT s2 NODE dst    (claimed at that epoch:
+ *     ...                                        no bump, no broadcast)
+ *
+ * Each claim carries the highest epoch as of the start of its batch, the same
+ * guarantee the per-slot bump gives. STABLE only drops the IMPORTING mark of
+ * a slot whose keys are all here already; the two go out back to back. */
+static int64_t on_finish_timer(struct evloop *loop, int64_t id, void *arg)
+{
+	struct mfinish *f = arg;
+	struct mrun *run = f->run;
+	const char *dst_id = run->nodes[f->node].id;
+	struct mslot *s;
+	int n = 0;
+
+	(void)loop;
+	(void)id;
+	f->timer = 0;
+	while (!run->failed && (s = queue_pop(&f->q)) != NULL) {
+		if (n++ % run->o.setslot_batch != 0 && send_setslot(run, s, REQ_CLEAR, f->node, "STABLE", NULL) < 0)
+			break;
+		send_setslot(run, s, REQ_NODE, f->node, "NODE", dst_id);
+	}
+	return 0;
+}
+
+static void finish_arm(struct mrun *run, struct mfinish *f, int64_t delay)
+{
+	int64_t at = now_ms() + delay;
+
+	if (f->timer && f->timer_at <= at)
+		return;
+	if (f->timer)
+		evloop_del_timer(run->loop, f->timer);
+	f->timer = evloop_add_timer(run->loop, delay, on_finish_timer, f);
+	f->timer_at = at;
+	if (f->timer < 0) {
+		f->timer = 0;
+		run_fail(run, "out of memory");
+	}
+}
+
+static int pair_drained(const struct mpair *p)
+{
+	return p->next == p->nslots && p->opening == 0 && p->open.len == 0 && p->moving == 0;
+}
+
+/* Keys are all on dst (imported: 1 when our IMPORTING on dst succeeded and
+ * our rounds emptied the slot), or dst owns the slot already: SETSLOT NODE
+ * dst on dst, batched when imported. */
+static void begin_owner(struct mrun *run, struct mslot *s, int imported)
+{
+	struct mfinish *f = &run->fin[s->task->dst];
+
+	if (s->pair)
+		s->pair->finishing++;
+	s->state = SLOT_OWNER_DST;
+	if (!imported) {
+		send_setslot(run, s, REQ_NODE, s->task->dst, "NODE", run->nodes[s->task->dst].id);
+		return;
+	}
+	queue_push(&f->q, s);
+	/* Flush now when the batch is full or this pair has nothing else to
+	 * move (no reason to wait at the tail), else soon. */
+	if (f->q.len >= (size_t)run->o.setslot_batch || pair_drained(s->pair))
+		finish_arm(run, f, 0);
+	else
+		finish_arm(run, f, run->o.finish_delay_ms);
+}
+
+/* dst owns the slot: tell the source, then every other node (pipelined). */
+static void broadcast_owner(struct mrun *run, struct mslot *s)
+{
+	const char *id = run->nodes[s->task->dst].id;
+	size_t i;
+
+	s->state = SLOT_OWNER_ALL;
+	s->pending = 0;
+	if (s->task->src >= 0 && s->task->src != s->task->dst) {
+		if (send_setslot(run, s, REQ_NODE, s->task->src, "NODE", id) < 0)
+			return;
+		s->pending++;
+	}
+	for (i = 0; i < run->nnodes; i++) {
+		if ((int)i == s->task->dst || (int)i == s->task->src)
+			continue;
+		if (send_setslot(run, s, REQ_NODE, (int)i, "NODE", id) < 0)
+			return;
+		s->pending++;
+	}
+	if (s->pending == 0)
+		slot_done(run, s);
+}
+
+static void start_slot(struct mrun *run, struct mslot *s)
+{
+	const struct migrate_task *t = s->task;
+
+	switch (t->kind) {
+	case MIGRATE_MOVE:
+		s->pair->opening++;
+		s->state = SLOT_IMPORTING;
+		send_setslot(run, s, REQ_IMPORTING, t->dst, "IMPORTING", run->nodes[t->src].id);
+		break;
+	case MIGRATE_SETOWNER:
+		begin_owner(run, s, 0);
+		break;
+	case MIGRATE_ROLLBACK:
+		s->state = SLOT_STABLE;
+		s->pending = 0;
+		if (t->src >= 0 && send_setslot(run, s, REQ_STABLE, t->src, "STABLE", NULL) == 0)
+			s->pending++;
+		if (t->dst >= 0 && t->dst != t->src && send_setslot(run, s, REQ_STABLE, t->dst, "STABLE", NULL) == 0)
+			s->pending++;
+		if (s->pending == 0 && !run->failed)
+			slot_done(run, s);
+		break;
+	}
+}
+
+static int64_t on_retry_timer(struct evloop *loop, int64_t id, void *arg)
+{
+	struct mslot *s = arg;
+
+	(void)loop;
+	(void)id;
+	s->timer = 0;
+	if (s->run->failed || s->run->closing)
+		return 0;
+	s->state = SLOT_MOVING;
+	send_getkeys(s->run, s);
+	return 0;
+}
+
+static void handle_importing(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+
+	if (reply_is_ok(r)) {
+		s->state = SLOT_MIGRATING;
+		send_setslot(run, s, REQ_MIGRATING, t->src, "MIGRATING", run->nodes[t->dst].id);
+	} else if (reply_has(r, "already the owner")) {
+		/* A previous run got as far as SETSLOT NODE on dst: finish it. */
+		s->pair->opening--;
+		begin_owner(run, s, 0);
+	} else {
+		run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node), node_port(run, req->node),
+			 t->slot, req_names[req->kind], run->nodes[t->src].id, ERRMSG_MAX, reply_desc(r));
+	}
+}
+
+static void handle_migrating(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+
+	if (reply_is_ok(r)) {
+		/* Open; pair_fill starts moving it when a moving slot is free. */
+		s->pair->opening--;
+		s->state = SLOT_OPEN;
+		queue_push(&s->pair->open, s);
+	} else if (reply_has(r, "not the owner")) {
+		/* dst did not own it a round trip ago (IMPORTING succeeded) and src
+		 * does not own it now: the plan is stale. Undo our IMPORTING on dst
+		 * if it holds no keys of the slot, then fail. */
+		s->state = SLOT_ABORTING;
+		send_slot_cmd(run, &run->ctl[t->dst], s, REQ_COUNTKEYS, "COUNTKEYSINSLOT", 0);
+	} else {
+		run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node), node_port(run, req->node),
+			 t->slot, req_names[req->kind], run->nodes[t->dst].id, ERRMSG_MAX, reply_desc(r));
+	}
+}
+
+static void handle_abort(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+
+	if (req->kind == REQ_COUNTKEYS && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+		send_setslot(run, s, REQ_STABLE, t->dst, "STABLE", NULL);
+		return;
+	}
+	if (req->kind == REQ_COUNTKEYS && r->type != REDIS_REPLY_INTEGER)
+		run_fail(run, "node %s:%d: not the owner of slot %d (stale plan); COUNTKEYSINSLOT on %s:%d: %.*s",
+			 node_host(run, t->src), node_port(run, t->src), t->slot, node_host(run, t->dst),
+			 node_port(run, t->dst), ERRMSG_MAX, reply_desc(r));
+	else if (req->kind == REQ_COUNTKEYS)
+		run_fail(run,
+			 "node %s:%d: not the owner of slot %d (stale plan); target %s:%d holds keys of the slot "
+			 "and stays IMPORTING",
+			 node_host(run, t->src), node_port(run, t->src), t->slot, node_host(run, t->dst),
+			 node_port(run, t->dst));
+	else
+		run_fail(run, "node %s:%d: not the owner of slot %d (stale plan); IMPORTING on %s:%d rolled back%s",
+			 node_host(run, t->src), node_port(run, t->src), t->slot, node_host(run, t->dst),
+			 node_port(run, t->dst), reply_is_ok(r) ? "" : " failed");
+}
+
+static void handle_getkeys(struct mrun *run, struct mslot *s, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+
+	if (r->type != REDIS_REPLY_ARRAY) {
+		run_fail(run, "node %s:%d: slot %d: GETKEYSINSLOT: %.*s", node_host(run, t->src),
+			 node_port(run, t->src), t->slot, ERRMSG_MAX, reply_desc(r));
+		return;
+	}
+	if (s->retry) {
+		/* The MIGRATE before this asked to retry later: its keys are
+		 * still there; fetch them again when the timer fires. */
+		s->retry = 0;
+		s->state = SLOT_RETRY;
+		s->timer = evloop_add_timer(run->loop, RETRY_DELAY_MS, on_retry_timer, s);
+		if (s->timer < 0) {
+			s->timer = 0;
+			run_fail(run, "out of memory");
+		}
+		return;
+	}
+	if (r->elements == 0) {
+		s->pair->moving--;
+		begin_owner(run, s, 1);
+		return;
+	}
+	if (send_migrate(run, s, r) == 0)
+		send_getkeys(run, s);
+}
+
+static void handle_migrate(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+	const char *what = NULL;
+
+	if (r->type == REDIS_REPLY_STATUS) {
+		/* "OK", or "NOKEY" when every key vanished since GETKEYSINSLOT */
+		if (strcmp(reply_text(r), "NOKEY") == 0)
+			run->stats->nokey_replies++;
+		else
+			run->stats->keys_moved += (uint64_t)req->nkeys;
+		return;
+	}
+	if (reply_has(r, "BUSYKEY")) {
+		/* The target has some of the keys (written through ASK, or a
+		 * MIGRATE whose reply timed out). While the slot is MIGRATING the
+		 * source copy is authoritative: retry with REPLACE. Keys that
+		 * did move were deleted from the source already. */
+		run->stats->busykey_retries++;
+		if (s->replace && ++s->busykeys > MAX_BUSYKEY)
+			what = "BUSYKEY even with REPLACE";
+		s->replace = 1;
+	} else if (reply_has(r, "TRYAGAIN")) {
+		run->stats->tryagain_retries++;
+		if (++s->tryagains > MAX_TRYAGAIN)
+			what = "TRYAGAIN for too long";
+		s->retry = 1;
+	} else if (reply_has(r, "IOERR")) {
+		/* Timeout or I/O error between source and target. The keys may
+		 * be on both now: retry with REPLACE. */
+		run->stats->ioerr_retries++;
+		if (++s->ioerrs > MAX_IOERR)
+			what = "repeated IOERR";
+		s->retry = 1;
+		s->replace = 1;
+	} else if (reply_has(r, "MOVED") || reply_has(r, "ASK")) {
+		what = "target does not accept the slot (not IMPORTING?)";
+	} else {
+		what = "failed";
+	}
+	if (what)
+		run_fail(run, "node %s:%d: slot %d: MIGRATE to %s:%d: %s: %.*s", node_host(run, t->src),
+			 node_port(run, t->src), t->slot, node_host(run, t->dst), node_port(run, t->dst), what,
+			 ERRMSG_MAX, reply_desc(r));
+}
+
+/* Errors on SETSLOT NODE at a node that is neither source nor target that
+ * gossip will repair and that must not fail the run: the node became a
+ * replica, or does not know the target yet. */
+static int ignorable_bystander_error(const redisReply *r)
+{
+	return reply_has(r, "only with master") || reply_has(r, "only with primar") ||
+	       reply_has(r, "Unknown node") || reply_has(r, "don't know about node");
+}
+
+static void handle_node(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	const struct migrate_task *t = s->task;
+
+	if (s->state == SLOT_OWNER_DST) {
+		if (!reply_is_ok(r)) {
+			run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node),
+				 node_port(run, req->node), t->slot, req_names[req->kind], run->nodes[t->dst].id,
+				 ERRMSG_MAX, reply_desc(r));
+			return;
+		}
+		broadcast_owner(run, s);
+		return;
+	}
+	if (!reply_is_ok(r)) {
+		if (req->node != t->src && ignorable_bystander_error(r)) {
+			run->stats->setslot_errors_ignored++;
+		} else {
+			run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node),
+				 node_port(run, req->node), t->slot, req_names[req->kind], run->nodes[t->dst].id,
+				 ERRMSG_MAX, reply_desc(r));
+			return;
+		}
+	}
+	if (--s->pending == 0)
+		slot_done(run, s);
+}
+
+static void handle_stable(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
+{
+	if (!reply_is_ok(r)) {
+		run_fail(run, "node %s:%d: slot %d: %s: %.*s", node_host(run, req->node), node_port(run, req->node),
+			 s->task->slot, req_names[req->kind], ERRMSG_MAX, reply_desc(r));
+		return;
+	}
+	if (--s->pending == 0)
+		slot_done(run, s);
+}
+
+static void dispatch(struct mrun *run, struct mreq *req, const redisReply *r)
+{
+	struct mconn *c = req->conn;
+	struct mslot *s = req->slot;
+
+	if (req->kind == REQ_AUTH) {
+		if (r->type == REDIS_REPLY_ERROR)
+			run_fail(run, "node %s:%d: AUTH failed: %.*s", node_host(run, c->node), node_port(run, c->node),
+				 ERRMSG_MAX, reply_desc(r));
+		return;
+	}
+	if (s->state == SLOT_ABORTING) {
+		handle_abort(run, s, req, r);
+		return;
+	}
+	switch (req->kind) {
+	case REQ_IMPORTING:
+		handle_importing(run, s, req, r);
+		break;
+	case REQ_MIGRATING:
+		handle_migrating(run, s, req, r);
+		break;
+	case REQ_GETKEYS:
+		handle_getkeys(run, s, r);
+		break;
+	case REQ_MIGRATE:
+		handle_migrate(run, s, req, r);
+		break;
+	case REQ_NODE:
+		handle_node(run, s, req, r);
+		break;
+	case REQ_STABLE:
+		handle_stable(run, s, req, r);
+		break;
+	case REQ_CLEAR:
+		if (!reply_is_ok(r))
+			run_fail(run, "node %s:%d: slot %d: %s: %.*s", node_host(run, req->node),
+				 node_port(run, req->node), s->task->slot, req_names[req->kind], ERRMSG_MAX,
+				 reply_desc(r));
+		break;
+	case REQ_AUTH:
+	case REQ_COUNTKEYS:
+		break;
+	}
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct mreq *req = privdata;
+	struct mconn *c = req->conn;
+	struct mrun *run = c->run;
+
+	/* Replies come in request order: req is the head of the FIFO. */
+	if (c->head == req) {
+		c->head = req->next;
+		if (!c->head)
+			c->tail = NULL;
+	}
+	if (!run->closing && !run->failed) {
+		if (!r)
+			run_fail(run, "node %s:%d: connection lost waiting for %s%s%s", node_host(run, c->node),
+				 node_port(run, c->node), req_names[req->kind], ac->errstr ? ": " : "",
+				 ac->errstr ? ac->errstr : "");
+		else
+			dispatch(run, req, r);
+		if (!run->failed)
+			schedule(run);
+	}
+	free(req);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct mconn *c = ac->data;
+	struct mrun *run = c->run;
+
+	if (status == REDIS_OK) {
+		c->connected = 1;
+		return;
+	}
+	c->ac = NULL; /* hiredis frees it after this callback */
+	if (!run->closing)
+		run_fail(run, "node %s:%d: connect: %s", node_host(run, c->node), node_port(run, c->node),
+			 ac->errstr ? ac->errstr : "failed");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct mconn *c = ac->data;
+	struct mrun *run = c->run;
+
+	(void)status;
+	c->ac = NULL;
+	c->connected = 0;
+	if (!run->closing)
+		run_fail(run, "node %s:%d: %s connection closed%s%s", node_host(run, c->node), node_port(run, c->node),
+			 c->role == CONN_MIGRATE ? "migrate" : "control", ac->errstr ? ": " : "",
+			 ac->errstr ? ac->errstr : "");
+}
+
+static int64_t on_conn_timer(struct evloop *loop, int64_t id, void *arg)
+{
+	struct mconn *c = arg;
+	struct mrun *run = c->run;
+	int64_t now = now_ms(), limit = run->o.command_timeout_ms;
+	int64_t every = limit / 4 > 250 ? 250 : (limit / 4 > 0 ? limit / 4 : 1);
+
+	(void)loop;
+	(void)id;
+	if (run->failed || run->closing || !c->ac)
+		return every;
+	if (!c->connected && now - c->opened_ms > limit) {
+		run_fail(run, "node %s:%d: connect timed out after %lld ms", node_host(run, c->node),
+			 node_port(run, c->node), (long long)limit);
+	} else if (c->head && now - c->head->sent_ms > limit) {
+		if (c->head->slot)
+			run_fail(run, "node %s:%d: no reply to %s for slot %d within %lld ms", node_host(run, c->node),
+				 node_port(run, c->node), req_names[c->head->kind], c->head->slot->task->slot,
+				 (long long)limit);
+		else
+			run_fail(run, "node %s:%d: no reply to %s within %lld ms", node_host(run, c->node),
+				 node_port(run, c->node), req_names[c->head->kind], (long long)limit);
+	}
+	return every;
+}
+
+static int conn_open(struct mrun *run, struct mconn *c, int node, enum conn_role role)
+{
+	const struct migrate_node *n = &run->nodes[node];
+	redisAsyncContext *ac;
+
+	c->run = run;
+	c->node = node;
+	c->role = role;
+	ac = redisAsyncConnect(n->host, n->port);
+	if (!ac)
+		return seterr(run->err, run->errlen, "out of memory");
+	if (ac->err) {
+		seterr(run->err, run->errlen, "node %s:%d: connect: %s", n->host, n->port, ac->errstr);
+		redisAsyncFree(ac);
+		return -1;
+	}
+	ac->data = c;
+	if (redis_ev_attach(run->loop, ac) < 0) {
+		redisAsyncFree(ac);
+		return seterr(run->err, run->errlen, "out of memory");
+	}
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	c->ac = ac;
+	c->opened_ms = now_ms();
+	c->timer = evloop_add_timer(run->loop, 250, on_conn_timer, c);
+	if (c->timer < 0) {
+		c->timer = 0;
+		return seterr(run->err, run->errlen, "out of memory");
+	}
+	if (run->o.password) {
+		const char *argv[2] = {"AUTH", run->o.password};
+		size_t lens[2] = {4, strlen(run->o.password)};
+		struct mreq *req = req_new(run, REQ_AUTH, NULL);
+
+		if (!req || conn_send(c, req, 2, argv, lens) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void conn_close(struct mconn *c)
+{
+	redisAsyncContext *ac = c->ac;
+
+	if (c->timer > 0)
+		evloop_del_timer(c->run->loop, c->timer);
+	c->timer = 0;
+	c->ac = NULL;
+	if (ac)
+		redisAsyncFree(ac); /* pending callbacks get NULL; run->closing is set */
+}
+
+/* ---- scheduling ---- */
+
+/* Keep slots_in_flight slots moving keys, and enough slots open ahead that
+ * a free moving slot never waits: open them in waves of setslot_batch (one
+ * pipeline of IMPORTING to dst, then one of MIGRATING to src), so each node
+ * persists its config once per wave instead of once per slot. */
+static void pair_fill(struct mrun *run, struct mpair *p)
+{
+	int sif = run->o.slots_in_flight, batch = run->o.setslot_batch;
+	struct mslot *s;
+
+	while (!run->failed && p->moving < sif && (s = queue_pop(&p->open)) != NULL) {
+		p->moving++;
+		s->state = SLOT_MOVING;
+		send_getkeys(run, s);
+	}
+	if (p->next < p->nslots && (size_t)p->opening + p->open.len <= (size_t)batch / 2) {
+		int n;
+
+		for (n = 0; n < batch && p->next < p->nslots && !run->failed; n++)
+			start_slot(run, p->slots[p->next++]);
+	}
+}
+
+/* Start whatever may start now. Called after every reply. */
+static void schedule(struct mrun *run)
+{
+	size_t i;
+	int again;
+
+	while (!run->failed && run->loose_next < run->nloose && run->loose_active < LOOSE_IN_FLIGHT) {
+		run->loose_active++;
+		start_slot(run, run->loose[run->loose_next++]);
+	}
+	do {
+		again = 0;
+		for (i = 0; i < run->npairs && !run->failed; i++) {
+			struct mpair *p = &run->pairs[i];
+
+			if (p->done)
+				continue;
+			if (!p->active) {
+				if (run->src_busy[p->src] ||
+				    (run->o.max_pairs > 0 && run->active_pairs >= run->o.max_pairs))
+					continue;
+				p->active = 1;
+				run->src_busy[p->src] = 1;
+				run->active_pairs++;
+			}
+			pair_fill(run, p);
+			if (pair_drained(p) && p->finishing == 0) {
+				p->done = 1;
+				p->active = 0;
+				run->src_busy[p->src] = 0;
+				run->active_pairs--;
+				again = 1; /* a waiting pair of this source may start */
+			}
+		}
+	} while (again && !run->failed);
+}
+
+static void report_progress(struct mrun *run, const char *phase)
+{
+	struct migrator_progress p;
+
+	if (!run->o.progress)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.slots_total = run->nslots;
+	p.slots_done = run->ndone;
+	p.keys_moved = run->stats->keys_moved;
+	p.elapsed_ms = now_ms() - run->start_ms;
+	p.phase = phase;
+	run->o.progress(&p, run->o.progress_arg);
+}
+
+static int64_t on_progress_timer(struct evloop *loop, int64_t id, void *arg)
+{
+	struct mrun *run = arg;
+
+	(void)loop;
+	(void)id;
+	report_progress(run, "migrating");
+	return run->o.progress_interval_ms;
+}
+
+/* ---- setup ---- */
+
+static int check_tasks(const struct migrate_task *tasks, size_t ntasks, size_t nnodes, char *err, size_t errlen)
+{
+	unsigned char *seen = calloc(CLUSTER_SLOTS, 1);
+	size_t i;
+	int rc = -1;
+
+	if (!seen)
+		return seterr(err, errlen, "out of memory");
+	for (i = 0; i < ntasks; i++) {
+		const struct migrate_task *t = &tasks[i];
+		int src_ok = t->src >= 0 && (size_t)t->src < nnodes;
+		int dst_ok = t->dst >= 0 && (size_t)t->dst < nnodes;
+
+		if (t->slot < 0 || t->slot >= CLUSTER_SLOTS) {
+			seterr(err, errlen, "task %zu: slot %d out of range", i, t->slot);
+			goto out;
+		}
+		if (seen[t->slot]) {
+			seterr(err, errlen, "task %zu: slot %d appears twice", i, t->slot);
+			goto out;
+		}
+		seen[t->slot] = 1;
+		switch (t->kind) {
+		case MIGRATE_MOVE:
+			if (!src_ok || !dst_ok || t->src == t->dst) {
+				seterr(err, errlen, "task %zu: slot %d: bad source/target", i, t->slot);
+				goto out;
+			}
+			break;
+		case MIGRATE_SETOWNER:
+			if (!dst_ok || (t->src != -1 && !src_ok)) {
+				seterr(err, errlen, "task %zu: slot %d: bad target", i, t->slot);
+				goto out;
+			}
+			break;
+		case MIGRATE_ROLLBACK:
+			if ((t->src != -1 && !src_ok) || (t->dst != -1 && !dst_ok) || (t->src == -1 && t->dst == -1)) {
+				seterr(err, errlen, "task %zu: slot %d: bad source/target", i, t->slot);
+				goto out;
+			}
+			break;
+		default:
+			seterr(err, errlen, "task %zu: slot %d: unknown kind %d", i, t->slot, (int)t->kind);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+static void opts_defaults(struct migrator_opts *o, const struct migrator_opts *in)
+{
+	if (in)
+		*o = *in;
+	else
+		memset(o, 0, sizeof(*o));
+	if (o->slots_in_flight <= 0)
+		o->slots_in_flight = DEFAULT_SLOTS_IN_FLIGHT;
+	if (o->slots_in_flight > 4096)
+		o->slots_in_flight = 4096;
+	if (o->keys_per_batch <= 0)
+		o->keys_per_batch = DEFAULT_KEYS_PER_BATCH;
+	if (o->keys_per_batch > 100000)
+		o->keys_per_batch = 100000;
+	if (o->migrate_timeout_ms <= 0)
+		o->migrate_timeout_ms = DEFAULT_MIGRATE_TIMEOUT_MS;
+	if (o->command_timeout_ms <= 0)
+		o->command_timeout_ms = DEFAULT_COMMAND_TIMEOUT_MS;
+	if (o->setslot_batch <= 0)
+		o->setslot_batch = DEFAULT_SETSLOT_BATCH;
+	if (o->setslot_batch > 4096)
+		o->setslot_batch = 4096;
+	if (o->finish_delay_ms == 0)
+		o->finish_delay_ms = DEFAULT_FINISH_DELAY_MS;
+	else if (o->finish_delay_ms < 0)
+		o->finish_delay_ms = 0;
+	if (o->max_pairs < 0)
+		o->max_pairs = 0;
+	if (o->progress_interval_ms <= 0)
+		o->progress_interval_ms = DEFAULT_PROGRESS_INTERVAL_MS;
+}
+
+/* Group MOVE tasks into (src, dst) pairs in order of first appearance. */
+static int build_pairs(struct mrun *run, const struct migrate_task *tasks, size_t ntasks)
+{
+	size_t i, j;
+
+	run->pairs = calloc(ntasks ? ntasks : 1, sizeof(*run->pairs));
+	run->loose = calloc(ntasks ? ntasks : 1, sizeof(*run->loose));
+	if (!run->pairs || !run->loose)
+		return -1;
+	for (i = 0; i < ntasks; i++) {
+		struct mslot *s = &run->slots[i];
+
+		s->task = &tasks[i];
+		s->run = run;
+		if (tasks[i].kind != MIGRATE_MOVE) {
+			run->loose[run->nloose++] = s;
+			continue;
+		}
+		for (j = 0; j < run->npairs; j++)
+			if (run->pairs[j].src == tasks[i].src && run->pairs[j].dst == tasks[i].dst)
+				break;
+		if (j == run->npairs) {
+			run->pairs[j].src = tasks[i].src;
+			run->pairs[j].dst = tasks[i].dst;
+			run->npairs++;
+		}
+		run->pairs[j].nslots++;
+		s->pair = &run->pairs[j];
+	}
+	for (j = 0; j < run->npairs; j++) {
+		run->pairs[j].slots = calloc(run->pairs[j].nslots, sizeof(*run->pairs[j].slots));
+		if (!run->pairs[j].slots)
+			return -1;
+		run->pairs[j].nslots = 0;
+	}
+	for (i = 0; i < ntasks; i++) {
+		struct mpair *p = run->slots[i].pair;
+
+		if (p)
+			p->slots[p->nslots++] = &run->slots[i];
+	}
+	return 0;
+}
+
+static void run_free(struct mrun *run)
+{
+	size_t i;
+
+	run->closing = 1;
+	if (run->progress_timer > 0)
+		evloop_del_timer(run->loop, run->progress_timer);
+	for (i = 0; run->slots && i < run->nslots; i++)
+		if (run->slots[i].timer > 0)
+			evloop_del_timer(run->loop, run->slots[i].timer);
+	for (i = 0; run->fin && i < run->nnodes; i++)
+		if (run->fin[i].timer > 0)
+			evloop_del_timer(run->loop, run->fin[i].timer);
+	for (i = 0; i < run->nnodes; i++) {
+		if (run->ctl && run->ctl[i].run)
+			conn_close(&run->ctl[i]);
+		if (run->mig && run->mig[i].run)
+			conn_close(&run->mig[i]);
+	}
+	for (i = 0; run->pairs && i < run->npairs; i++)
+		free(run->pairs[i].slots);
+	free(run->pairs);
+	free(run->loose);
+	free(run->slots);
+	free(run->ctl);
+	free(run->mig);
+	free(run->fin);
+	free(run->src_busy);
+	free(run->argv);
+	free(run->argvlen);
+}
+
+int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes,
+		 const struct migrate_task *tasks, size_t ntasks, const struct migrator_opts *o,
+		 struct migrator_stats *stats, char *err, size_t errlen)
+{
+	struct migrator_stats dummy;
+	struct mrun run;
+	size_t i;
+	int rc = -1;
+
+	if (!stats)
+		stats = &dummy;
+	memset(stats, 0, sizeof(*stats));
+	memset(&run, 0, sizeof(run));
+	if (err && errlen)
+		err[0] = '\0';
+	if (!loop || (!nodes && nnodes) || (!tasks && ntasks))
+		return seterr(err, errlen, "migrator: bad arguments");
+	if (check_tasks(tasks, ntasks, nnodes, err, errlen) < 0)
+		return -1;
+	if (ntasks == 0)
+		return 0;
+
+	run.loop = loop;
+	run.nodes = nodes;
+	run.nnodes = nnodes;
+	run.stats = stats;
+	run.err = err;
+	run.errlen = errlen;
+	run.start_ms = now_ms();
+	opts_defaults(&run.o, o);
+	snprintf(run.timeout_str, sizeof(run.timeout_str), "%d", run.o.migrate_timeout_ms);
+
+	run.nslots = ntasks;
+	run.slots = calloc(ntasks, sizeof(*run.slots));
+	run.ctl = calloc(nnodes, sizeof(*run.ctl));
+	run.mig = calloc(nnodes, sizeof(*run.mig));
+	run.fin = calloc(nnodes, sizeof(*run.fin));
+	run.src_busy = calloc(nnodes, sizeof(*run.src_busy));
+	run.argcap = (size_t)run.o.keys_per_batch + 16;
+	run.argv = calloc(run.argcap, sizeof(*run.argv));
+	run.argvlen = calloc(run.argcap, sizeof(*run.argvlen));
+	if (!run.slots || !run.ctl || !run.mig || !run.fin || !run.src_busy || !run.argv || !run.argvlen ||
+	    build_pairs(&run, tasks, ntasks) < 0) {
+		seterr(err, errlen, "out of memory");
+		goto out;
+	}
+
+	for (i = 0; i < nnodes; i++) {
+		run.fin[i].run = &run;
+		run.fin[i].node = (int)i;
+	}
+	for (i = 0; i < nnodes; i++)
+		if (conn_open(&run, &run.ctl[i], (int)i, CONN_CONTROL) < 0)
+			goto out;
+	for (i = 0; i < run.npairs; i++) {
+		int src = run.pairs[i].src;
+
+		if (!run.mig[src].run && conn_open(&run, &run.mig[src], src, CONN_MIGRATE) < 0)
+			goto out;
+	}
+	if (run.o.progress) {
+		run.progress_timer = evloop_add_timer(loop, run.o.progress_interval_ms, on_progress_timer, &run);
+		if (run.progress_timer < 0) {
+			run.progress_timer = 0;
+			seterr(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+
+	schedule(&run);
+	while (!run.failed && run.ndone < run.nslots) {
+		if (evloop_run_once(loop, 100) < 0) {
+			run_fail(&run, "event loop: %s", strerror(errno));
+			break;
+		}
+	}
+	if (!run.failed)
+		rc = 0;
+	report_progress(&run, run.failed ? "failed" : "done");
+out:
+	stats->elapsed_ms = now_ms() - run.start_ms;
+	run_free(&run);
+	return rc;
+}

@@ -1,0 +1,80 @@
+# Shared helpers for integration tests (sourced). Every test gives its
+# instances their own 127.x addresses on port 6379, like pods, and cleans up
+# every process it started on exit. Waits are bounded.
+set -eu
+
+: "${AUTOSHARD_BIN:?run through ctest (AUTOSHARD_BIN unset)}"
+: "${AUTOSHARD_SRC:?run through ctest (AUTOSHARD_SRC unset)}"
+AUTOSHARD="$AUTOSHARD_BIN/autoshard"
+SIDECAR="$AUTOSHARD_BIN/autoshard-sidecar"
+KV="/usr/bin/python3 $AUTOSHARD_SRC/tests/integration/kv.py"
+T=$(mktemp -d /tmp/autoshard-test.XXXXXX)
+RAW_PIDS=""
+LOCAL_DIRS=""
+
+cleanup() {
+	rc=$?
+	for d in $LOCAL_DIRS; do "$AUTOSHARD" local down --dir "$d" >/dev/null 2>&1 || true; done
+	for p in $RAW_PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	if [ "$rc" != 0 ]; then
+		echo "--- test failed (rc=$rc); logs under $T:" >&2
+		for f in $(find "$T" -name '*.log' -o -name '*.out' 2>/dev/null | head -20); do
+			echo "--- $f" >&2; tail -n 30 "$f" >&2
+		done
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+cli_for() { case "$1" in redis-server) echo redis-cli ;; *) echo valkey-cli ;; esac; }
+
+# start_raw SERVER BASE N [extra config lines...]: N plain servers in cluster
+# mode at BASE.1..N:6379, no sidecar. Prints nothing.
+start_raw() {
+	srv=$1 base=$2 n=$3; shift 3
+	i=1
+	while [ "$i" -le "$n" ]; do
+		d="$T/raw-$base.$i"; mkdir -p "$d"
+		{
+			echo "bind $base.$i"; echo "bind-source-addr $base.$i"; echo "port 6379"; echo "protected-mode no"; echo "daemonize no"
+			echo "cluster-enabled yes"; echo "cluster-config-file nodes.conf"; echo "cluster-node-timeout 5000"
+			echo "dir $d"; echo 'save ""'; echo "appendonly no"; echo "logfile server.log"
+			for l in "$@"; do echo "$l"; done
+		} > "$d/server.conf"
+		"$srv" "$d/server.conf" >"$d/server.out" 2>&1 &
+		RAW_PIDS="$RAW_PIDS $!"
+		i=$((i + 1))
+	done
+	i=1
+	while [ "$i" -le "$n" ]; do
+		wait_ping "$(cli_for "$srv")" "$base.$i"
+		i=$((i + 1))
+	done
+}
+
+wait_ping() {
+	cli=$1 host=$2; k=0
+	until $cli -h "$host" -p 6379 ${PW:+--no-auth-warning -a "$PW"} ping >/dev/null 2>&1; do
+		k=$((k + 1)); [ "$k" -lt 200 ] || fail "server $host did not start"
+		sleep 0.05
+	done
+}
+
+members() { base=$1 n=$2; i=1; out=""; while [ "$i" -le "$n" ]; do out="$out${out:+,}$base.$i:6379"; i=$((i + 1)); done; echo "$out"; }
+
+# cluster_check CLI HOST MASTERS REPLICAS_TOTAL: valkey-cli --cluster check agrees.
+cluster_check() {
+	cli=$1 host=$2 masters=$3 replicas=$4
+	out=$($cli --cluster check "$host:6379" ${PW:+-a "$PW"} 2>/dev/null) || { echo "$out" >&2; fail "--cluster check failed"; }
+	echo "$out" | grep -q "\[OK\] All 16384 slots covered" || { echo "$out" >&2; fail "not all slots covered"; }
+	echo "$out" | grep -qi "open slot" && { echo "$out" >&2; fail "open slots"; }
+	m=$(echo "$out" | grep -c '^M: ' || true)
+	[ "$m" = "$masters" ] || { echo "$out" >&2; fail "expected $masters masters, got $m"; }
+	s=$(echo "$out" | grep -c '^S: ' || true)
+	[ "$s" = "$replicas" ] || { echo "$out" >&2; fail "expected $replicas replicas, got $s"; }
+}
