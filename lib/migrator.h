@@ -53,7 +53,7 @@ struct migrator_opts {
 	int max_pairs;          /* concurrent pairs (0 = all); a node is in at most one pair as source */
 	int setslot_batch;      /* slots per SETSLOT pipeline (open waves, finish batches); default 128 */
 	int finish_delay_ms;    /* a slot whose keys moved waits at most this long for its batch's
-				 * SETSLOT NODE; default 10 (0 = default; -1 = no wait) */
+				 * SETSLOT NODE; default 100 (0 = default; -1 = no wait) */
 	migrator_progress_cb *progress; /* called at most every progress_interval_ms and at the end */
 	void *progress_arg;
 	int progress_interval_ms; /* default 250 */

@@ -74,7 +74,25 @@ int proc_alive(pid_t pid)
 	/* Reap our own child if it has exited; otherwise ask the kernel. */
 	if (waitpid(pid, &st, WNOHANG) == pid)
 		return 0;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (kill(pid, 0) < 0 && errno != EPERM)
+		return 0;
+	/* A zombie nobody reaps (PID 1 in a container may not) is dead too. */
+	{
+		char path[64], buf[256];
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+			char *rp;
+			fclose(f);
+			buf[n] = '\0';
+			rp = strrchr(buf, ')');
+			if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+				return 0;
+		}
+	}
+	return 1;
 }
 
 pid_t proc_read_pidfile(const char *pidfile)

@@ -36,7 +36,7 @@ cli_for() { case "$1" in redis-server) echo redis-cli ;; *) echo valkey-cli ;; e
 # start_raw SERVER BASE N [extra config lines...]: N plain servers in cluster
 # mode at BASE.1..N:6379, no sidecar. Prints nothing.
 start_raw() {
-	srv=$1 base=$2 n=$3; shift 3
+	local srv=$1 base=$2 n=$3 i d l; shift 3
 	i=1
 	while [ "$i" -le "$n" ]; do
 		d="$T/raw-$base.$i"; mkdir -p "$d"
@@ -58,21 +58,21 @@ start_raw() {
 }
 
 wait_ping() {
-	cli=$1 host=$2; k=0
+	local cli=$1 host=$2 k=0
 	until $cli -h "$host" -p 6379 ${PW:+--no-auth-warning -a "$PW"} ping >/dev/null 2>&1; do
 		k=$((k + 1)); [ "$k" -lt 200 ] || fail "server $host did not start"
 		sleep 0.05
 	done
 }
 
-members() { base=$1 n=$2; i=1; out=""; while [ "$i" -le "$n" ]; do out="$out${out:+,}$base.$i:6379"; i=$((i + 1)); done; echo "$out"; }
+members() { local base=$1 n=$2 i=1 out=""; while [ "$i" -le "$n" ]; do out="$out${out:+,}$base.$i:6379"; i=$((i + 1)); done; echo "$out"; }
 
 # cluster_check CLI HOST MASTERS REPLICAS_TOTAL: valkey-cli --cluster check agrees.
 cluster_check() {
-	cli=$1 host=$2 masters=$3 replicas=$4
-	out=$($cli --cluster check "$host:6379" ${PW:+-a "$PW"} 2>/dev/null) || { echo "$out" >&2; fail "--cluster check failed"; }
+	local cli=$1 host=$2 masters=$3 replicas=$4 out m s
+	out=$($cli --cluster check "$host:6379" ${PW:+-a "$PW"} 2>/dev/null | sed "s/\x1b\[[0-9;]*m//g") || { echo "$out" >&2; fail "--cluster check failed"; }
 	echo "$out" | grep -q "\[OK\] All 16384 slots covered" || { echo "$out" >&2; fail "not all slots covered"; }
-	echo "$out" | grep -qi "open slot" && { echo "$out" >&2; fail "open slots"; }
+	echo "$out" | grep -q "\[ERR\]\|\[WARNING\]" && { echo "$out" >&2; fail "valkey-cli reports errors or open slots"; }
 	m=$(echo "$out" | grep -c '^M: ' || true)
 	[ "$m" = "$masters" ] || { echo "$out" >&2; fail "expected $masters masters, got $m"; }
 	s=$(echo "$out" | grep -c '^S: ' || true)

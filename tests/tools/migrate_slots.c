@@ -3,7 +3,7 @@
  *   migrate_slots --seed HOST:PORT --to NODE --slots A-B[,C-D...]
  *                 [--to NODE --slots ...]... [--password-file F]
  *                 [--slots-in-flight N] [--keys-per-batch N] [--max-pairs N]
- *                 [--setslot-batch N] [--finish-delay MS] [--progress]
+ *                 [--setslot-batch N] [--finish-delay MS] [--timeout MS] [--progress] [--verbose]
  *
  * NODE is a node id or the HOST:PORT of a master. Reads CLUSTER NODES from the
  * seed (slot owners, masters) and from every master (open slots: only a node
@@ -39,18 +39,21 @@ struct group {
 static struct master masters[MAX_NODES];
 static size_t nmasters;
 static int owner[CLUSTER_SLOTS]; /* index into masters, -1 none */
+static int verbose;
+static int sync_timeout_ms = 5000; /* CLUSTER NODES reads; --timeout caps it */
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: migrate_slots --seed HOST:PORT --to NODE --slots A-B[,C-D] [--to NODE --slots ...]\n"
 			"                     [--password-file F] [--slots-in-flight N] [--keys-per-batch N]\n"
-			"                     [--max-pairs N] [--setslot-batch N] [--finish-delay MS] [--progress]\n");
+			"                     [--max-pairs N] [--setslot-batch N] [--finish-delay MS] [--timeout MS]\n"
+			"                     [--progress] [--verbose]\n");
 	exit(EXIT_USAGE);
 }
 
 static redisContext *connect_node(const char *host, int port, const char *password)
 {
-	struct timeval tv = {5, 0};
+	struct timeval tv = {sync_timeout_ms / 1000, (sync_timeout_ms % 1000) * 1000};
 	redisContext *c = redisConnectWithTimeout(host, port, tv);
 	redisReply *r;
 
@@ -205,9 +208,10 @@ static int add_open_slots(char *text, int self, struct migrate_task *tasks, size
 			tasks[*ntasks].slot = slot;
 			tasks[*ntasks].src = dir[0] == '>' ? self : p;
 			tasks[*ntasks].dst = dir[0] == '>' ? p : self;
-			fprintf(stderr, "migrate_slots: resuming open slot %d: %s:%d -> %s:%d\n", slot,
-				masters[tasks[*ntasks].src].node.host, masters[tasks[*ntasks].src].node.port,
-				masters[tasks[*ntasks].dst].node.host, masters[tasks[*ntasks].dst].node.port);
+			if (verbose)
+				fprintf(stderr, "migrate_slots: resuming open slot %d: %s:%d -> %s:%d\n", slot,
+					masters[tasks[*ntasks].src].node.host, masters[tasks[*ntasks].src].node.port,
+					masters[tasks[*ntasks].dst].node.host, masters[tasks[*ntasks].dst].node.port);
 			(*ntasks)++;
 		}
 	}
@@ -288,6 +292,10 @@ int main(int argc, char **argv)
 			o.progress = on_progress;
 			continue;
 		}
+		if (strcmp(a, "--verbose") == 0) {
+			verbose = 1;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -312,6 +320,10 @@ int main(int argc, char **argv)
 			o.keys_per_batch = (int)n;
 		} else if (strcmp(a, "--max-pairs") == 0 && parse_int(v, 0, 100000, &n) == 0) {
 			o.max_pairs = (int)n;
+		} else if (strcmp(a, "--timeout") == 0 && parse_int(v, 1, 3600000, &n) == 0) {
+			o.command_timeout_ms = (int)n;
+			if (n < sync_timeout_ms)
+				sync_timeout_ms = (int)n;
 		} else if (strcmp(a, "--setslot-batch") == 0 && parse_int(v, 1, 4096, &n) == 0) {
 			o.setslot_batch = (int)n;
 		} else if (strcmp(a, "--finish-delay") == 0 && parse_int(v, -1, 10000, &n) == 0) {
@@ -340,7 +352,13 @@ int main(int argc, char **argv)
 			return EXIT_FAILURE_GENERIC;
 		}
 		text = cluster_nodes(masters[i].node.host, masters[i].node.port, password);
-		if (!text || add_open_slots(text, (int)i, tasks, &ntasks, taken) < 0)
+		if (!text) {
+			/* Reported above; the migrator names it again if it matters. */
+			fprintf(stderr, "migrate_slots: open slots of %s:%d unknown\n", masters[i].node.host,
+				masters[i].node.port);
+			continue;
+		}
+		if (add_open_slots(text, (int)i, tasks, &ntasks, taken) < 0)
 			return EXIT_FAILURE_GENERIC;
 		free(text);
 	}
