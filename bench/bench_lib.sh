@@ -13,7 +13,7 @@ start_servers() {
 	for i in $(seq 1 "$n"); do
 		d="$T/$base.$i"; rm -rf "$d"; mkdir -p "$d"
 		valkey-server --bind "$base.$i" --bind-source-addr "$base.$i" --port 6379 --cluster-enabled yes --cluster-config-file nodes.conf \
-			--cluster-node-timeout 5000 --dir "$d" --save '' --appendonly no --protected-mode no \
+			--cluster-node-timeout "${NODE_TIMEOUT:-2000}" --dir "$d" --save '' --appendonly no --protected-mode no \
 			--logfile server.log --daemonize no >/dev/null 2>&1 &
 		PIDS="$PIDS $!"
 	done

@@ -179,7 +179,7 @@ static int start_node(const struct local_state *s, int i, char *err, size_t errl
 		off = (size_t)snprintf(text, sizeof(text),
 				       "# written by autoshard local\n"
 				       "bind %s\nbind-source-addr %s\nport 6379\nprotected-mode no\ndaemonize no\n"
-				       "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 5000\n"
+				       "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n"
 				       "dir %s\nlogfile server.log\nsave \"\"\nappendonly no\n",
 				       ip, ip, dir);
 		if (s->password_file[0]) {

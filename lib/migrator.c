@@ -1,7 +1,9 @@
 /* The migrator (see migrator.h for the contract).
  *
- * Connections. Every node gets one control connection (SETSLOT, COUNTKEYSINSLOT,
- * AUTH). Every source node also gets a migrate connection that carries
+ * Connections. Every node gets control_connections control connections
+ * (SETSLOT, COUNTKEYSINSLOT), used round robin: Valkey 8 holds a SETSLOT on a
+ * primary with replicas until they ack it, and the connection with it. Every
+ * source node also gets a migrate connection that carries
  * GETKEYSINSLOT and MIGRATE for its slots, in a strict alternation per slot:
  *
  *     MIGRATE <keys of batch i>, GETKEYSINSLOT <slot> <count>
@@ -13,13 +15,17 @@
  * connection; SETSLOT NODE for finished slots goes over the control connection
  * and never waits behind them in our own output buffer.
  *
- * Slots. A MOVE slot walks IMPORTING -> MIGRATING -> MOVING -> OWNER_DST ->
- * OWNER_ALL -> DONE (see enum slot_state). Tasks are grouped into pairs
- * (src, dst); each active pair keeps slots_in_flight slots in the
- * IMPORTING..MOVING states, so the SETSLOTs of a window of slots go out in one
- * write and every node persists its config once per event-loop iteration for
- * many of them. A source is in at most one active pair at a time (its MIGRATEs
- * serialize anyway); targets and different sources run in parallel.
+ * Slots. A MOVE slot walks IMPORTING -> MIGRATING -> OPEN -> MOVING ->
+ * OWNER_DST -> OWNER_ALL -> DONE (see enum slot_state). Tasks are grouped into
+ * pairs (src, dst). Each active pair keeps slots_in_flight slots MOVING, and
+ * opens slots ahead in waves of setslot_batch (one pipeline of IMPORTING, then
+ * one of MIGRATING); emptied slots wait on their target's finish queue and get
+ * SETSLOT NODE in batches (on_finish_timer explains why that is safe). Every
+ * SETSLOT makes a node rewrite and fsync nodes.conf before its next event-loop
+ * iteration, and each epoch bump makes every node process a PONG that rescans
+ * all slots: per-slot SETSLOTs cost more CPU than the keys. A source is in at
+ * most one active pair at a time (its MIGRATEs serialize anyway); targets and
+ * different sources run in parallel.
  *
  * Requests. Every command sent has a struct mreq on its connection's FIFO
  * (replies arrive in order). A per-connection timer fails the run when the
@@ -30,7 +36,9 @@
  * Memory. Key names live only in one GETKEYSINSLOT reply (freed by hiredis
  * after its callback) and in the formatted MIGRATE in hiredis's output
  * buffer; at most slots_in_flight batches per pair exist at once. Replies are
- * bounded by the counts we ask for (hiredis 0.14 has no reply size cap). */
+ * bounded by the counts we ask for (hiredis 0.14 has no reply size cap).
+ * Commands are encoded here (format_command) and queued with
+ * redisAsyncFormattedCommand. */
 #include "migrator.h"
 
 #include <errno.h>
@@ -50,6 +58,7 @@
 #define DEFAULT_COMMAND_TIMEOUT_MS 30000
 #define DEFAULT_PROGRESS_INTERVAL_MS 250
 #define DEFAULT_SETSLOT_BATCH 128
+#define DEFAULT_CONTROL_CONNECTIONS 8
 #define DEFAULT_FINISH_DELAY_MS 100
 #define LOOSE_IN_FLIGHT 256    /* SETOWNER/ROLLBACK tasks running at once */
 #define RETRY_DELAY_MS 50      /* after TRYAGAIN or IOERR */
@@ -100,6 +109,7 @@ enum slot_state {
 
 struct mrun;
 struct mpair;
+struct mbatch;
 
 struct mslot {
 	const struct migrate_task *task;
@@ -112,6 +122,7 @@ struct mslot {
 	int64_t timer;      /* retry timer id, 0 none */
 	struct mrun *run;
 	struct mslot *link; /* in its pair's open queue, or its target's finish queue */
+	struct mbatch *batch; /* its finish batch while in OWNER_DST, else NULL */
 };
 
 /* A FIFO of slots linked through mslot.link. */
@@ -161,6 +172,16 @@ struct mfinish {
 	int64_t timer_at; /* when it fires */
 };
 
+/* One finish batch on a target (see on_finish_timer): phase 1 is the first
+ * slot's SETSLOT NODE, phase 2 the middle slots' STABLE + NODE pairs, spread
+ * over the control connections, phase 3 the last slot's NODE. */
+struct mbatch {
+	struct mfinish *f;
+	int phase;
+	size_t n, pending;
+	struct mslot *slots[]; /* n */
+};
+
 struct mrun {
 	struct evloop *loop;
 	const struct migrate_node *nodes;
@@ -168,7 +189,9 @@ struct mrun {
 	struct migrator_opts o;
 	struct migrator_stats *stats;
 
-	struct mconn *ctl; /* [nnodes] */
+	struct mconn *ctl; /* [nnodes * nctl]: node i owns ctl[i * nctl .. + nctl - 1] */
+	int nctl;          /* control connections per node */
+	unsigned *ctl_next; /* [nnodes]: round robin over a node's control connections */
 	struct mconn *mig; /* [nnodes]; ac NULL for nodes that are no source */
 	struct mfinish *fin; /* [nnodes] */
 
@@ -357,9 +380,18 @@ static struct mreq *req_new(struct mrun *run, enum req_kind kind, struct mslot *
 	return req;
 }
 
-/* CLUSTER SETSLOT <slot> <action> [<node id>] to node's control connection. */
-static int send_setslot(struct mrun *run, struct mslot *s, enum req_kind kind, int node, const char *action,
-			const char *id)
+/* The next of node's control connections, round robin. Valkey 8 makes a
+ * SETSLOT on a primary with replicas wait until they acknowledge it, and a
+ * client waits with it: one connection would carry one SETSLOT per replica
+ * round trip. Several connections wait in parallel and share the acks. */
+static struct mconn *ctl_conn(struct mrun *run, int node)
+{
+	return &run->ctl[(size_t)node * (size_t)run->nctl + run->ctl_next[node]++ % (unsigned)run->nctl];
+}
+
+/* CLUSTER SETSLOT <slot> <action> [<node id>] on connection c (of node). */
+static int send_setslot_on(struct mrun *run, struct mconn *c, struct mslot *s, enum req_kind kind, int node,
+			   const char *action, const char *id)
 {
 	char slotstr[16];
 	const char *argv[5] = {"CLUSTER", "SETSLOT", slotstr, action, id};
@@ -374,7 +406,14 @@ static int send_setslot(struct mrun *run, struct mslot *s, enum req_kind kind, i
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	run->stats->setslot_commands++;
-	return conn_send(&run->ctl[node], req, argc, argv, lens);
+	return conn_send(c, req, argc, argv, lens);
+}
+
+/* CLUSTER SETSLOT <slot> <action> [<node id>] on one of node's control connections. */
+static int send_setslot(struct mrun *run, struct mslot *s, enum req_kind kind, int node, const char *action,
+			const char *id)
+{
+	return send_setslot_on(run, ctl_conn(run, node), s, kind, node, action, id);
 }
 
 static int send_slot_cmd(struct mrun *run, struct mconn *c, struct mslot *s, enum req_kind kind, const char *sub,
@@ -496,11 +535,14 @@ static void slot_done(struct mrun *run, struct mslot *s)
  * target queue up here and are finished in batches (at most setslot_batch
  * slots, at most finish_delay_ms after the first one queued), one pipeline:
  *
- *     SETSLOT s1 NODE dst                       bump: dst now has the highest
+ *  1. SETSLOT s1 NODE dst                      bump: dst now has the highest
  *                                               epoch (> src's)
- *     SETSLOT s2 STABLE, SETSLOT s2 NODE dst    claimed at that epoch: no
- *     ...                                       bump, no broadcast
- *     SETSLOT sk NODE dst                       still IMPORTING: bumps if
+ *  2. SETSLOT s2 STABLE, SETSLOT s2 NODE dst    after 1 replied: claimed at
+ *     ...                                       that epoch, no bump, no
+ *                                               broadcast (pairs spread over
+ *                                               the control connections)
+ *  3. SETSLOT sk NODE dst                       after all of 2 replied: still
+ *                                               IMPORTING, so it bumps if
  *                                               needed and (Valkey 8)
  *                                               broadcasts all of s1..sk
  *
@@ -508,28 +550,76 @@ static void slot_done(struct mrun *run, struct mslot *s)
  * gives, and on Valkey 8 the whole batch is announced to every node at once as
  * it would be per slot. STABLE only drops the IMPORTING mark of a slot whose
  * keys are all here already, right before NODE. */
+static void batch_send_node(struct mrun *run, struct mbatch *b, size_t i)
+{
+	b->slots[i]->batch = b;
+	send_setslot(run, b->slots[i], REQ_NODE, b->f->node, "NODE", run->nodes[b->f->node].id);
+}
+
 static int64_t on_finish_timer(struct evloop *loop, int64_t id, void *arg)
 {
 	struct mfinish *f = arg;
 	struct mrun *run = f->run;
-	const char *dst_id = run->nodes[f->node].id;
 
 	(void)loop;
 	(void)id;
 	f->timer = 0;
 	while (!run->failed && f->q.len > 0) {
 		size_t k = f->q.len < (size_t)run->o.setslot_batch ? f->q.len : (size_t)run->o.setslot_batch;
+		struct mbatch *b = calloc(1, sizeof(*b) + k * sizeof(b->slots[0]));
 		size_t i;
 
-		for (i = 0; i < k && !run->failed; i++) {
-			struct mslot *s = queue_pop(&f->q);
-
-			if (i != 0 && i != k - 1 && send_setslot(run, s, REQ_CLEAR, f->node, "STABLE", NULL) < 0)
-				break;
-			send_setslot(run, s, REQ_NODE, f->node, "NODE", dst_id);
+		if (!b) {
+			run_fail(run, "out of memory");
+			break;
 		}
+		b->f = f;
+		b->n = k;
+		for (i = 0; i < k; i++)
+			b->slots[i] = queue_pop(&f->q);
+		b->phase = 1;
+		batch_send_node(run, b, 0);
 	}
 	return 0;
+}
+
+/* Slot s of batch b is now owned by the target (its SETSLOT NODE replied
+ * OK): move the batch on. Frees b when done. */
+static void batch_progress(struct mrun *run, struct mbatch *b, struct mslot *s)
+{
+	size_t i;
+
+	s->batch = NULL;
+	switch (b->phase) {
+	case 1:
+		if (b->n == 1)
+			break;
+		b->phase = 2;
+		b->pending = b->n - 2;
+		for (i = 1; i + 1 < b->n && !run->failed; i++) {
+			struct mconn *c = ctl_conn(run, b->f->node);
+
+			/* STABLE then NODE on one connection: executed in order. */
+			b->slots[i]->batch = b;
+			if (send_setslot_on(run, c, b->slots[i], REQ_CLEAR, b->f->node, "STABLE", NULL) < 0)
+				return;
+			send_setslot_on(run, c, b->slots[i], REQ_NODE, b->f->node, "NODE", run->nodes[b->f->node].id);
+		}
+		if (b->pending > 0)
+			return;
+		b->phase = 3;
+		batch_send_node(run, b, b->n - 1);
+		return;
+	case 2:
+		if (--b->pending > 0)
+			return;
+		b->phase = 3;
+		batch_send_node(run, b, b->n - 1);
+		return;
+	default:
+		break;
+	}
+	free(b);
 }
 
 static void finish_arm(struct mrun *run, struct mfinish *f, int64_t delay)
@@ -671,7 +761,7 @@ static void handle_migrating(struct mrun *run, struct mslot *s, const struct mre
 		 * does not own it now: the plan is stale. Undo our IMPORTING on dst
 		 * if it holds no keys of the slot, then fail. */
 		s->state = SLOT_ABORTING;
-		send_slot_cmd(run, &run->ctl[t->dst], s, REQ_COUNTKEYS, "COUNTKEYSINSLOT", 0);
+		send_slot_cmd(run, ctl_conn(run, t->dst), s, REQ_COUNTKEYS, "COUNTKEYSINSLOT", 0);
 	} else {
 		run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node), node_port(run, req->node),
 			 t->slot, req_names[req->kind], run->nodes[t->dst].id, ERRMSG_MAX, reply_desc(r));
@@ -805,6 +895,8 @@ static void handle_node(struct mrun *run, struct mslot *s, const struct mreq *re
 				 ERRMSG_MAX, reply_desc(r));
 			return;
 		}
+		if (s->batch)
+			batch_progress(run, s->batch, s);
 		broadcast_owner(run, s);
 		return;
 	}
@@ -1171,6 +1263,10 @@ static void opts_defaults(struct migrator_opts *o, const struct migrator_opts *i
 		o->migrate_timeout_ms = DEFAULT_MIGRATE_TIMEOUT_MS;
 	if (o->command_timeout_ms <= 0)
 		o->command_timeout_ms = DEFAULT_COMMAND_TIMEOUT_MS;
+	if (o->control_connections <= 0)
+		o->control_connections = DEFAULT_CONTROL_CONNECTIONS;
+	if (o->control_connections > 64)
+		o->control_connections = 64;
 	if (o->setslot_batch <= 0)
 		o->setslot_batch = DEFAULT_SETSLOT_BATCH;
 	if (o->setslot_batch > 4096)
@@ -1242,11 +1338,23 @@ static void run_free(struct mrun *run)
 	for (i = 0; run->fin && i < run->nnodes; i++)
 		if (run->fin[i].timer > 0)
 			evloop_del_timer(run->loop, run->fin[i].timer);
-	for (i = 0; i < run->nnodes; i++) {
-		if (run->ctl && run->ctl[i].run)
+	for (i = 0; run->ctl && i < run->nnodes * (size_t)run->nctl; i++)
+		if (run->ctl[i].run)
 			conn_close(&run->ctl[i]);
-		if (run->mig && run->mig[i].run)
+	for (i = 0; run->mig && i < run->nnodes; i++)
+		if (run->mig[i].run)
 			conn_close(&run->mig[i]);
+	/* Batches still in flight (failed run): each is referenced by the
+	 * slots whose SETSLOT NODE is outstanding; free each once. */
+	for (i = 0; run->slots && i < run->nslots; i++) {
+		struct mbatch *b = run->slots[i].batch;
+		size_t j;
+
+		if (!b)
+			continue;
+		for (j = 0; j < b->n; j++)
+			b->slots[j]->batch = NULL;
+		free(b);
 	}
 	for (i = 0; run->pairs && i < run->npairs; i++)
 		free(run->pairs[i].slots);
@@ -1254,6 +1362,7 @@ static void run_free(struct mrun *run)
 	free(run->loose);
 	free(run->slots);
 	free(run->ctl);
+	free(run->ctl_next);
 	free(run->mig);
 	free(run->fin);
 	free(run->src_busy);
@@ -1296,14 +1405,16 @@ int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t n
 
 	run.nslots = ntasks;
 	run.slots = calloc(ntasks, sizeof(*run.slots));
-	run.ctl = calloc(nnodes, sizeof(*run.ctl));
+	run.nctl = run.o.control_connections;
+	run.ctl = calloc(nnodes * (size_t)run.nctl, sizeof(*run.ctl));
+	run.ctl_next = calloc(nnodes, sizeof(*run.ctl_next));
 	run.mig = calloc(nnodes, sizeof(*run.mig));
 	run.fin = calloc(nnodes, sizeof(*run.fin));
 	run.src_busy = calloc(nnodes, sizeof(*run.src_busy));
 	run.argcap = (size_t)run.o.keys_per_batch + 16;
 	run.argv = calloc(run.argcap, sizeof(*run.argv));
 	run.argvlen = calloc(run.argcap, sizeof(*run.argvlen));
-	if (!run.slots || !run.ctl || !run.mig || !run.fin || !run.src_busy || !run.argv || !run.argvlen ||
+	if (!run.slots || !run.ctl || !run.ctl_next || !run.mig || !run.fin || !run.src_busy || !run.argv || !run.argvlen ||
 	    build_pairs(&run, tasks, ntasks) < 0) {
 		seterr(err, errlen, "out of memory");
 		goto out;
@@ -1313,8 +1424,8 @@ int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t n
 		run.fin[i].run = &run;
 		run.fin[i].node = (int)i;
 	}
-	for (i = 0; i < nnodes; i++)
-		if (conn_open(&run, &run.ctl[i], (int)i, CONN_CONTROL) < 0)
+	for (i = 0; i < nnodes * (size_t)run.nctl; i++)
+		if (conn_open(&run, &run.ctl[i], (int)(i / (size_t)run.nctl), CONN_CONTROL) < 0)
 			goto out;
 	for (i = 0; i < run.npairs; i++) {
 		int src = run.pairs[i].src;

@@ -3,9 +3,15 @@
  * on the source, GETKEYSINSLOT + MIGRATE ... KEYS in large batches until the
  * slot is empty, then SETSLOT NODE on the target first, then the source, then
  * every other master. Many source->target pairs run at once and many slots are
- * in flight per pair (pipelined). Memory stays bounded (caps below). Every step
- * is idempotent, so a run interrupted by kill -9 is finished by the next run
- * (see plan_fix_open_slots). */
+ * in flight per pair (pipelined). SETSLOTs go out in batches (setslot_batch
+ * slots opened at once; finished slots grouped for up to finish_delay_ms), so
+ * nodes rewrite and fsync nodes.conf and gossip new ownership once per batch,
+ * not once per slot; within a finish batch only the first and last SETSLOT
+ * NODE on the target bump its epoch (see migrator.c). Consequence: up to a few
+ * hundred slots per pair may be open at once, and after kill -9 all of them
+ * are open (harmless: clients get ASK redirects; the next run finishes them).
+ * Memory stays bounded (caps below). Every step is idempotent, so a run
+ * interrupted by kill -9 is finished by the next run (see plan_fix_open_slots). */
 #ifndef AUTOSHARD_MIGRATOR_H
 #define AUTOSHARD_MIGRATOR_H
 
@@ -52,6 +58,8 @@ struct migrator_opts {
 	int command_timeout_ms; /* a reply not seen by then fails the run; default 30000 */
 	int max_pairs;          /* concurrent pairs (0 = all); a node is in at most one pair as source */
 	int setslot_batch;      /* slots per SETSLOT pipeline (open waves, finish batches); default 128 */
+	int control_connections; /* per node, for SETSLOT; default 8 (Valkey 8 makes each SETSLOT
+				  * on a primary with replicas wait for their ack) */
 	int finish_delay_ms;    /* a slot whose keys moved waits at most this long for its batch's
 				 * SETSLOT NODE; default 100 (0 = default; -1 = no wait) */
 	migrator_progress_cb *progress; /* called at most every progress_interval_ms and at the end */
@@ -80,8 +88,9 @@ struct migrator_stats {
  * timer), ASK/MOVED and slot-not-owned replies with a clear error, timeouts.
  * Never stores key values in memory.
  *
- * Connections: one control connection per node plus one migrate connection
- * per source (GETKEYSINSLOT and MIGRATE, so a slot's rounds stay ordered).
+ * Connections: control_connections per node (SETSLOT, round robin) plus one
+ * migrate connection per source (GETKEYSINSLOT and MIGRATE, so a slot's
+ * rounds stay ordered).
  * The program must ignore SIGPIPE (hiredis writes with write(2)). An error
  * never contains the password. */
 int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes,

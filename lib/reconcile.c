@@ -262,6 +262,10 @@ static enum reconcile_result do_bootstrap(struct rc *rc, const struct boot_plan 
 		if (!(c = rc_conn(rc, i, err, sizeof(err))) || op_set_config_epoch(c, i + 1, err, sizeof(err)) < 0)
 			goto fail;
 	}
+	/* Slots first: a node that owns no slot counts itself in a minority on
+	 * every cron tick, and its first cluster_state:ok comes a rejoin delay
+	 * (min(cluster-node-timeout, 5 s)) after that stops. Assigning slots
+	 * before meeting starts that clock as early as possible. */
 	for (size_t i = 0; i < rc->m->n; i++) {
 		const struct node_view *v = member_view(rc, i);
 		struct slot_range want, *missing = NULL;
@@ -873,18 +877,20 @@ enum reconcile_result reconcile_until_done(const struct member_list *members, co
 {
 	int64_t end = now_ms() + deadline_ms;
 	enum reconcile_result r;
-	int pause = 20;
+	int pause = 25;
 
 	for (;;) {
 		r = reconcile_step(members, o, msg, msglen);
 		if (r == RECONCILE_DONE || r == RECONCILE_REFUSED || now_ms() >= end)
 			return r;
 		if (r == RECONCILE_PROGRESS) {
-			pause = 20;
+			pause = 25;
 			continue;
 		}
+		/* Short polls while convergence is seconds away; back off when a
+		 * wait is long (an unreachable member), to keep the load down. */
 		sleep_ms(pause);
-		if (pause < 500)
+		if (now_ms() - (end - deadline_ms) > 5000 && pause < 500)
 			pause *= 2;
 	}
 }

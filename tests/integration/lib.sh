@@ -42,7 +42,7 @@ start_raw() {
 		d="$T/raw-$base.$i"; mkdir -p "$d"
 		{
 			echo "bind $base.$i"; echo "bind-source-addr $base.$i"; echo "port 6379"; echo "protected-mode no"; echo "daemonize no"
-			echo "cluster-enabled yes"; echo "cluster-config-file nodes.conf"; echo "cluster-node-timeout 5000"
+			echo "cluster-enabled yes"; echo "cluster-config-file nodes.conf"; echo "cluster-node-timeout 2000"
 			echo "dir $d"; echo 'save ""'; echo "appendonly no"; echo "logfile server.log"
 			for l in "$@"; do echo "$l"; done
 		} > "$d/server.conf"

@@ -3,14 +3,16 @@
  *   migrate_slots --seed HOST:PORT --to NODE --slots A-B[,C-D...]
  *                 [--to NODE --slots ...]... [--password-file F]
  *                 [--slots-in-flight N] [--keys-per-batch N] [--max-pairs N]
- *                 [--setslot-batch N] [--finish-delay MS] [--timeout MS] [--progress] [--verbose]
+ *                 [--setslot-batch N] [--finish-delay MS] [--timeout MS]
+ *                 [--control-connections N] [--progress] [--verbose]
  *
  * NODE is a node id or the HOST:PORT of a master. Reads CLUSTER NODES from the
  * seed (slot owners, masters) and from every master (open slots: only a node
  * itself reports its [slot->-id] / [slot-<-id] states). Open slots become MOVE
  * tasks first (the migrator finishes them, or turns them into SETOWNER when the
  * target already owns the slot), then every requested slot not yet owned by its
- * target. Prints one line of stats; exit 0 on success. */
+ * target. Prints one line of stats; exit 0 on success. CLUSTER NODES is parsed
+ * by the library (topology_parse_nodes). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 
 #include "evloop.h"
 #include "migrator.h"
+#include "topology.h"
 #include "util.h"
 
 #define MAX_NODES 512
@@ -47,6 +50,7 @@ static void usage(void)
 	fprintf(stderr, "usage: migrate_slots --seed HOST:PORT --to NODE --slots A-B[,C-D] [--to NODE --slots ...]\n"
 			"                     [--password-file F] [--slots-in-flight N] [--keys-per-batch N]\n"
 			"                     [--max-pairs N] [--setslot-batch N] [--finish-delay MS] [--timeout MS]\n"
+			"                     [--control-connections N]\n"
 			"                     [--progress] [--verbose]\n");
 	exit(EXIT_USAGE);
 }
@@ -110,111 +114,90 @@ static int find_master(const char *id)
 	return -1;
 }
 
-/* Split a line into space-separated fields (in place). */
-static int split(char *line, char **f, int maxf)
-{
-	int n = 0;
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(line, " ", &save); tok && n < maxf; tok = strtok_r(NULL, " ", &save))
-		f[n++] = tok;
-	return n;
-}
-
 /* Masters and slot owners from the seed's CLUSTER NODES. */
-static int parse_seed(char *text)
+static int parse_seed(const char *text)
 {
-	char *save = NULL, *line, *f[CLUSTER_SLOTS + 16];
-	int i, n;
+	struct topology *t = NULL;
+	char err[512];
+	size_t i;
+	int s;
 
-	for (i = 0; i < CLUSTER_SLOTS; i++)
-		owner[i] = -1;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	if (topology_parse_nodes(text, strlen(text), &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "migrate_slots: seed CLUSTER NODES: %s\n", err);
+		return -1;
+	}
+	for (s = 0; s < CLUSTER_SLOTS; s++)
+		owner[s] = -1;
+	for (i = 0; i < t->nnodes; i++) {
+		const struct cluster_node *n = &t->nodes[i];
 		struct master *m;
-		char *at, *colon;
-		int idx;
+		size_t r;
 
-		line[strcspn(line, "\r")] = '\0';
-		n = split(line, f, (int)(sizeof(f) / sizeof(f[0])));
-		if (n < 8 || strlen(f[0]) != NODE_ID_LEN)
+		if (!(n->flags & NODE_MASTER))
 			continue;
-		if (!strstr(f[2], "master"))
-			continue;
-		if (nmasters == MAX_NODES)
+		if (nmasters == MAX_NODES) {
+			topology_free(t);
 			return -1;
+		}
 		m = &masters[nmasters];
 		memset(m, 0, sizeof(*m));
-		strlcpy_a(m->node.id, f[0], sizeof(m->node.id));
-		at = strchr(f[1], '@');
-		if (at)
-			*at = '\0';
-		colon = strrchr(f[1], ':');
-		if (!colon)
-			continue;
-		*colon = '\0';
-		strlcpy_a(m->node.host, f[1], sizeof(m->node.host));
-		m->node.port = atoi(colon + 1);
-		m->fail = strstr(f[2], "fail") != NULL || strstr(f[2], "noaddr") != NULL;
-		idx = (int)nmasters++;
-		for (i = 8; i < n; i++) {
-			int a, b, s;
-
-			if (f[i][0] == '[')
-				continue;
-			if (sscanf(f[i], "%d-%d", &a, &b) != 2) {
-				a = atoi(f[i]);
-				b = a;
-			}
-			for (s = a; s <= b && s < CLUSTER_SLOTS; s++)
-				if (s >= 0)
-					owner[s] = idx;
-		}
+		strlcpy_a(m->node.id, n->id, sizeof(m->node.id));
+		strlcpy_a(m->node.host, n->ip[0] ? n->ip : n->hostname, sizeof(m->node.host));
+		m->node.port = n->port;
+		m->fail = (n->flags & (NODE_FAIL | NODE_NOADDR)) != 0 || !m->node.host[0];
+		for (r = 0; r < n->nranges; r++)
+			for (s = n->ranges[r].start; s <= n->ranges[r].end; s++)
+				owner[s] = (int)nmasters;
+		nmasters++;
 	}
+	topology_free(t);
 	return 0;
 }
 
-/* Open slots from a master's own line: [s->-id] migrating, [s-<-id] importing. */
-static int add_open_slots(char *text, int self, struct migrate_task *tasks, size_t *ntasks, unsigned char *taken)
+/* Open slots from a master's own view (only a node reports its own
+ * [slot->-id] migrating and [slot-<-id] importing states) become MOVE tasks. */
+static int add_open_slots(const char *text, int self, struct migrate_task *tasks, size_t *ntasks,
+			  unsigned char *taken)
 {
-	char *save = NULL, *line, *f[CLUSTER_SLOTS + 16];
-	int i, n;
+	const struct cluster_node *me;
+	struct topology *t = NULL;
+	char err[512];
+	size_t i;
 
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		line[strcspn(line, "\r")] = '\0';
-		n = split(line, f, (int)(sizeof(f) / sizeof(f[0])));
-		if (n < 8 || !strstr(f[2], "myself"))
-			continue;
-		for (i = 8; i < n; i++) {
-			char peer[NODE_ID_LEN + 1], dir[3];
-			int slot, p;
-
-			if (f[i][0] != '[')
-				continue;
-			if (sscanf(f[i], "[%d-%2[<>]-%40[0-9a-f]]", &slot, dir, peer) != 3 || slot < 0 ||
-			    slot >= CLUSTER_SLOTS) {
-				fprintf(stderr, "migrate_slots: %s:%d: cannot parse open slot %s\n",
-					masters[self].node.host, masters[self].node.port, f[i]);
-				return -1;
-			}
-			p = find_master(peer);
-			if (p < 0) {
-				fprintf(stderr, "migrate_slots: slot %d open towards unknown master %s\n", slot, peer);
-				return -1;
-			}
-			if (taken[slot])
-				continue;
-			taken[slot] = 1;
-			tasks[*ntasks].kind = MIGRATE_MOVE;
-			tasks[*ntasks].slot = slot;
-			tasks[*ntasks].src = dir[0] == '>' ? self : p;
-			tasks[*ntasks].dst = dir[0] == '>' ? p : self;
-			if (verbose)
-				fprintf(stderr, "migrate_slots: resuming open slot %d: %s:%d -> %s:%d\n", slot,
-					masters[tasks[*ntasks].src].node.host, masters[tasks[*ntasks].src].node.port,
-					masters[tasks[*ntasks].dst].node.host, masters[tasks[*ntasks].dst].node.port);
-			(*ntasks)++;
-		}
+	if (topology_parse_nodes(text, strlen(text), &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "migrate_slots: %s:%d: CLUSTER NODES: %s\n", masters[self].node.host,
+			masters[self].node.port, err);
+		return -1;
 	}
+	if (t->myself < 0) {
+		topology_free(t);
+		return 0;
+	}
+	me = &t->nodes[t->myself];
+	for (i = 0; i < me->nopen; i++) {
+		const struct open_slot *o = &me->open[i];
+		struct migrate_task *task = &tasks[*ntasks];
+		int p = find_master(o->peer_id);
+
+		if (p < 0) {
+			fprintf(stderr, "migrate_slots: slot %d open towards unknown master %s\n", o->slot, o->peer_id);
+			topology_free(t);
+			return -1;
+		}
+		if (taken[o->slot])
+			continue;
+		taken[o->slot] = 1;
+		task->kind = MIGRATE_MOVE;
+		task->slot = o->slot;
+		task->src = o->importing ? p : self;
+		task->dst = o->importing ? self : p;
+		if (verbose)
+			fprintf(stderr, "migrate_slots: resuming open slot %d: %s:%d -> %s:%d\n", o->slot,
+				masters[task->src].node.host, masters[task->src].node.port,
+				masters[task->dst].node.host, masters[task->dst].node.port);
+		(*ntasks)++;
+	}
+	topology_free(t);
 	return 0;
 }
 
@@ -324,6 +307,8 @@ int main(int argc, char **argv)
 			o.command_timeout_ms = (int)n;
 			if (n < sync_timeout_ms)
 				sync_timeout_ms = (int)n;
+		} else if (strcmp(a, "--control-connections") == 0 && parse_int(v, 1, 64, &n) == 0) {
+			o.control_connections = (int)n;
 		} else if (strcmp(a, "--setslot-batch") == 0 && parse_int(v, 1, 4096, &n) == 0) {
 			o.setslot_batch = (int)n;
 		} else if (strcmp(a, "--finish-delay") == 0 && parse_int(v, -1, 10000, &n) == 0) {
