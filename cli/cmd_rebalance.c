@@ -9,6 +9,7 @@
 #include "log.h"
 #include "node.h"
 #include "planner.h"
+#include "ops.h"
 #include "rebalance.h"
 
 #define NOPTS(t) (sizeof(t) / sizeof((t)[0]))
@@ -20,6 +21,8 @@ static const struct cfg_option rebalance_opts[] = {
 	{"weight", CFG_LIST, 0, 0, NULL, NULL, NULL, "NODE=W: NODE is an id, id prefix or HOST:PORT; W >= 0"},
 	{"drain", CFG_LIST, 0, 0, NULL, NULL, NULL, "HOST:PORT or id of a master to empty"},
 	{"dry-run", CFG_BOOL, 0, 0, "false", NULL, NULL, "print the plan and change nothing"},
+	{"remove", CFG_BOOL, 0, 0, "false", NULL, NULL,
+	 "after draining: re-point their replicas, forget drained nodes everywhere, reset them if empty"},
 	{"slots-in-flight", CFG_INT, 1, 1024, "16", NULL, NULL, "slots moving at once per source->target pair"},
 	{"keys-per-batch", CFG_INT, 1, 100000, "1000", NULL, NULL, "keys per MIGRATE"},
 	{"timeout-ms", CFG_INT, 50, 600000, "2000", NULL, NULL, "connect/command timeout for reading the cluster"},
@@ -124,15 +127,124 @@ static void print_plan(const struct topology *t, const struct plan *p)
 			       p->target_slots[k], t->nodes[k].nslots);
 }
 
+
+/* After a drain: every replica of a drained master replicates a surviving
+ * master (fewest replicas first), every other node forgets the drained ones
+ * (within one blacklist window, so gossip cannot bring them back), and a
+ * drained node that holds no key is soft-reset so it can be reused. */
+static int remove_drained(const struct hostport *seed, const char *pw, char *const *drained, size_t ndrained)
+{
+	struct cluster_snapshot *snap = NULL;
+	struct cluster_gather_opts go = {pw, 2000, 1};
+	struct node_conn **conns = NULL;
+	const struct topology *t;
+	char err[512];
+	int rc = -1;
+
+	if (cluster_gather(seed, 1, &go, &snap, err, sizeof(err)) < 0 || !snap->views[0].topo) {
+		fprintf(stderr, "autoshard: %s\n", snap ? snap->views[0].error : err);
+		goto done;
+	}
+	t = snap->views[0].topo;
+	conns = calloc(snap->nviews, sizeof(*conns));
+	if (!conns)
+		goto done;
+	for (size_t i = 0; i < snap->nviews; i++) {
+		int drained_node = 0;
+		for (size_t d = 0; d < ndrained; d++)
+			if (!strcmp(snap->views[i].id, drained[d]))
+				drained_node = 1;
+		if (snap->views[i].reachable && !drained_node &&
+		    !(conns[i] = node_connect(&snap->views[i].addr, pw, 2000, err, sizeof(err)))) {
+			fprintf(stderr, "autoshard: %s\n", err);
+			goto done;
+		}
+	}
+	for (size_t d = 0; d < ndrained; d++) {
+		int k = topology_find(t, drained[d]);
+		if (k >= 0 && t->nodes[k].nslots > 0) {
+			fprintf(stderr, "autoshard: node %s:%d still owns %d slots; not removing it\n", t->nodes[k].ip,
+				t->nodes[k].port, t->nodes[k].nslots);
+			goto done;
+		}
+	}
+	for (size_t i = 0; i < t->nnodes; i++) {
+		const struct cluster_node *r = &t->nodes[i];
+		int best = -1, bestn = 0, vi = -1, of_drained = 0;
+		for (size_t d = 0; d < ndrained; d++)
+			if (!strcmp(r->master_id, drained[d]))
+				of_drained = 1;
+		if (!(r->flags & NODE_REPLICA) || !of_drained)
+			continue;
+		for (size_t j = 0; j < snap->nviews; j++)
+			if (!strcmp(snap->views[j].id, r->id))
+				vi = (int)j;
+		for (size_t k = 0; k < t->nnodes; k++) {
+			int n = 0;
+			if (!(t->nodes[k].flags & NODE_MASTER) || t->nodes[k].nslots == 0)
+				continue;
+			for (size_t q = 0; q < t->nnodes; q++)
+				if ((t->nodes[q].flags & NODE_REPLICA) && !strcmp(t->nodes[q].master_id, t->nodes[k].id))
+					n++;
+			if (best < 0 || n < bestn) {
+				best = (int)k;
+				bestn = n;
+			}
+		}
+		if (vi < 0 || best < 0 || !conns[vi])
+			continue;
+		printf("replica %s:%d now replicates %s:%d\n", r->ip, r->port, t->nodes[best].ip, t->nodes[best].port);
+		if (op_replicate(conns[vi], t->nodes[best].id, err, sizeof(err)) < 0) {
+			fprintf(stderr, "autoshard: %s\n", err);
+			goto done;
+		}
+	}
+	for (size_t d = 0; d < ndrained; d++) {
+		if (op_forget_everywhere(conns, snap->nviews, drained[d], err, sizeof(err)) < 0) {
+			fprintf(stderr, "autoshard: forgetting %.8s: %s\n", drained[d], err);
+			goto done;
+		}
+		printf("node %.8s forgotten by every node\n", drained[d]);
+	}
+	for (size_t i = 0; i < snap->nviews; i++) {
+		const struct node_view *v = &snap->views[i];
+		struct node_conn *n;
+		int drained_node = 0;
+		for (size_t d = 0; d < ndrained; d++)
+			if (!strcmp(v->id, drained[d]))
+				drained_node = 1;
+		if (!drained_node || !v->reachable)
+			continue;
+		if (v->dbsize != 0) {
+			printf("node %s:%d holds %lld keys: left as it is (not reset)\n", v->addr.host, v->addr.port,
+			       v->dbsize);
+			continue;
+		}
+		if ((n = node_connect(&v->addr, pw, 2000, err, sizeof(err))) &&
+		    node_command_ok(n, err, sizeof(err), "CLUSTER RESET SOFT") == 0)
+			printf("node %s:%d reset: it is a fresh empty node now\n", v->addr.host, v->addr.port);
+		else
+			fprintf(stderr, "autoshard: %s\n", err);
+		node_close(n);
+	}
+	rc = 0;
+done:
+	for (size_t i = 0; conns && i < snap->nviews; i++)
+		node_close(conns[i]);
+	free(conns);
+	cluster_snapshot_free(snap);
+	return rc;
+}
+
 int cmd_rebalance(int argc, char **argv)
 {
 	struct cfg c;
 	struct cluster_snapshot *snap = NULL;
 	struct plan *plan = NULL;
 	struct plan_weight *weights = NULL;
-	const char **drain = NULL;
+	const char **drain = NULL, **drain_plan = NULL;
 	struct slot_fix *fixes = NULL;
-	size_t nfixes = 0, nweights = 0, ndrain = 0;
+	size_t nfixes = 0, nweights = 0, ndrain = 0, ndrain_plan = 0;
 	const struct cfg_value *wv, *dv;
 	char *pw = NULL, err[512], perr[256];
 	int rc = EXIT_FAILURE_GENERIC, refi;
@@ -235,7 +347,8 @@ again:
 	dv = cfg_get(&c, "drain");
 	weights = calloc(wv->nlist + 1, sizeof(*weights));
 	drain = calloc(dv->nlist + 1, sizeof(*drain));
-	if (!weights || !drain)
+	drain_plan = calloc(dv->nlist + 1, sizeof(*drain_plan));
+	if (!weights || !drain || !drain_plan)
 		goto oom;
 	for (size_t i = 0; i < wv->nlist; i++) {
 		char spec[300];
@@ -272,6 +385,10 @@ again:
 			goto done;
 		}
 		drain[ndrain++] = ref->nodes[k].id;
+		/* A drained master that gave away its last slot may have become a
+		 * replica of a receiver (Valkey 8); it has nothing left to move. */
+		if ((ref->nodes[k].flags & NODE_MASTER) && ref->nodes[k].nslots > 0)
+			drain_plan[ndrain_plan++] = ref->nodes[k].id;
 	}
 	{
 		struct plan_opts po;
@@ -279,8 +396,8 @@ again:
 		po.use_empty_masters = cfg_bool(&c, "use-empty-masters");
 		po.weights = weights;
 		po.nweights = nweights;
-		po.drain_ids = drain;
-		po.ndrain = ndrain;
+		po.drain_ids = drain_plan;
+		po.ndrain = ndrain_plan;
 		if (plan_rebalance(ref, &po, &plan, err, sizeof(err)) < 0) {
 			fprintf(stderr, "autoshard: cannot plan: %s\n", err);
 			goto done;
@@ -294,7 +411,9 @@ again:
 	if (plan->nmoves == 0) {
 		printf("balanced: nothing to move\n");
 		rc = 0;
-		goto done;
+		if (!cfg_bool(&c, "remove") || !ndrain)
+			goto done;
+		goto remove;
 	}
 	if (rebalance_execute(ref, plan->moves, plan->nmoves, NULL, 0, &mo, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "autoshard: %s\n", err);
@@ -303,6 +422,17 @@ again:
 	printf("moved %zu slots and %llu keys in %.2f s\n", st.slots_moved, (unsigned long long)st.keys_moved,
 	       (double)(now_ms() - t0) / 1000.0);
 	rc = 0;
+remove:
+	if (cfg_bool(&c, "remove") && ndrain) {
+		/* the ids point into snap, which remove_drained re-reads: copy them */
+		char **ids = calloc(ndrain, sizeof(*ids));
+		for (size_t i = 0; ids && i < ndrain; i++)
+			ids[i] = strdup(drain[i]);
+		rc = !ids || remove_drained(&seed, pw, ids, ndrain) < 0 ? EXIT_FAILURE_GENERIC : 0;
+		for (size_t i = 0; ids && i < ndrain; i++)
+			free(ids[i]);
+		free(ids);
+	}
 	goto done;
 oom:
 	fprintf(stderr, "autoshard: out of memory\n");
@@ -311,6 +441,7 @@ done:
 	free(fixes);
 	free(weights);
 	free(drain);
+	free(drain_plan);
 	cluster_snapshot_free(snap);
 	secret_free(pw);
 	cfg_free(&c);
