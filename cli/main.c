@@ -1,4 +1,5 @@
 /* autoshard: form, grow, check and rebalance Valkey/Redis clusters. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
 	const char *cmd;
 
 	log_init("autoshard", LOG_LEVEL_INFO, 0);
+	/* A peer closing mid-write is an error reply, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

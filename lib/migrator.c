@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -58,7 +59,8 @@
 #define DEFAULT_COMMAND_TIMEOUT_MS 30000
 #define DEFAULT_PROGRESS_INTERVAL_MS 250
 #define DEFAULT_SETSLOT_BATCH 128
-#define DEFAULT_CONTROL_CONNECTIONS 8
+#define DEFAULT_CONTROL_CONNECTIONS 16
+#define FD_RESERVE 64          /* file descriptors left to the rest of the process */
 #define DEFAULT_FINISH_DELAY_MS 100
 #define LOOSE_IN_FLIGHT 256    /* SETOWNER/ROLLBACK tasks running at once */
 #define RETRY_DELAY_MS 50      /* after TRYAGAIN or IOERR */
@@ -1281,6 +1283,24 @@ static void opts_defaults(struct migrator_opts *o, const struct migrator_opts *i
 		o->progress_interval_ms = DEFAULT_PROGRESS_INTERVAL_MS;
 }
 
+/* Control connections per node: as asked, but all connections together
+ * (nnodes * (n + 1), migrate connections included) must fit in the open-file
+ * limit with FD_RESERVE to spare. At least 1. */
+static int control_connections(const struct migrator_opts *o, size_t nnodes)
+{
+	struct rlimit rl;
+	int n = o->control_connections;
+
+	if (nnodes > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		long long budget = (long long)rl.rlim_cur - FD_RESERVE;
+		long long per_node = budget / (long long)nnodes - 1; /* minus the migrate connection */
+
+		if (per_node < n)
+			n = per_node < 1 ? 1 : (int)per_node;
+	}
+	return n;
+}
+
 /* Group MOVE tasks into (src, dst) pairs in order of first appearance. */
 static int build_pairs(struct mrun *run, const struct migrate_task *tasks, size_t ntasks)
 {
@@ -1405,7 +1425,7 @@ int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t n
 
 	run.nslots = ntasks;
 	run.slots = calloc(ntasks, sizeof(*run.slots));
-	run.nctl = run.o.control_connections;
+	run.nctl = control_connections(&run.o, nnodes);
 	run.ctl = calloc(nnodes * (size_t)run.nctl, sizeof(*run.ctl));
 	run.ctl_next = calloc(nnodes, sizeof(*run.ctl_next));
 	run.mig = calloc(nnodes, sizeof(*run.mig));

@@ -58,8 +58,9 @@ struct migrator_opts {
 	int command_timeout_ms; /* a reply not seen by then fails the run; default 30000 */
 	int max_pairs;          /* concurrent pairs (0 = all); a node is in at most one pair as source */
 	int setslot_batch;      /* slots per SETSLOT pipeline (open waves, finish batches); default 128 */
-	int control_connections; /* per node, for SETSLOT; default 8 (Valkey 8 makes each SETSLOT
-				  * on a primary with replicas wait for their ack) */
+	int control_connections; /* per node, for SETSLOT; default 16, fewer when the open-file
+				  * limit requires (Valkey 8 holds each SETSLOT on a primary
+				  * with replicas, and its connection, until they ack it) */
 	int finish_delay_ms;    /* a slot whose keys moved waits at most this long for its batch's
 				 * SETSLOT NODE; default 100 (0 = default; -1 = no wait) */
 	migrator_progress_cb *progress; /* called at most every progress_interval_ms and at the end */
