@@ -8,7 +8,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DAUTOSHARD_WERROR=ON
 endif
 
-.PHONY: all deps build test unit integration run bench clean
+.PHONY: all deps build test sanitize unit integration run bench clean
 
 all: build
 
@@ -19,8 +19,13 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The sanitizer stage runs first so that ctest's summary is the last word.
 test: build
+	@sh scripts/sanitize.sh $(BUILD)
 	@cd $(BUILD) && ctest --output-on-failure -j1
+
+sanitize: build
+	@sh scripts/sanitize.sh $(BUILD)
 
 unit: build
 	@cd $(BUILD) && ctest -L unit --output-on-failure
