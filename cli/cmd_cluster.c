@@ -247,15 +247,19 @@ done:
 	return rc;
 }
 
+/* arg, when not NULL, points to a double: the average bytes per key on the
+ * sources (used_memory_dataset / keys), so bytes can be estimated; MIGRATE
+ * itself does not report what it sent. */
 void cli_progress(const struct migrator_progress *p, void *arg)
 {
 	static int tty = -1;
+	double bytes = p->bytes_moved ? (double)p->bytes_moved
+				       : (arg ? *(const double *)arg * (double)p->keys_moved : 0);
 	double secs = p->elapsed_ms / 1000.0;
 	double rate = secs > 0 ? (double)p->keys_moved / secs : 0;
 	double frac = p->slots_total ? (double)p->slots_done / (double)p->slots_total : 1;
 	double eta = frac > 0 && frac < 1 ? secs / frac - secs : 0;
 
-	(void)arg;
 	if (tty < 0)
 		tty = isatty(STDERR_FILENO);
 	if (tty) {
@@ -264,12 +268,12 @@ void cli_progress(const struct migrator_progress *p, void *arg)
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[30] = '\0';
-		fprintf(stderr, "\r[%s] %zu/%zu slots  %llu keys  %.1f MB  %.0f keys/s  ETA %.0fs ", bar, p->slots_done,
-			p->slots_total, (unsigned long long)p->keys_moved, (double)p->bytes_moved / 1e6, rate, eta);
+		fprintf(stderr, "\r[%s] %zu/%zu slots  %llu keys  ~%.1f MB  %.0f keys/s  ETA %.0fs ", bar, p->slots_done,
+			p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, eta);
 		if (p->slots_done == p->slots_total)
 			fputc('\n', stderr);
 	} else {
-		fprintf(stderr, "progress: %zu/%zu slots, %llu keys, %.1f MB, %.0f keys/s, %.1fs elapsed\n", p->slots_done,
-			p->slots_total, (unsigned long long)p->keys_moved, (double)p->bytes_moved / 1e6, rate, secs);
+		fprintf(stderr, "progress: %zu/%zu slots, %llu keys, ~%.1f MB, %.0f keys/s, %.1fs elapsed\n", p->slots_done,
+			p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, secs);
 	}
 }

@@ -236,6 +236,32 @@ done:
 	return rc;
 }
 
+/* Average dataset bytes per key over the masters that give slots away, for
+ * the progress estimate; 0 when it cannot be read. */
+static double bytes_per_key(const struct cluster_snapshot *snap, const char *pw)
+{
+	double bytes = 0, keys = 0;
+
+	for (size_t i = 0; i < snap->nviews; i++) {
+		const struct node_view *v = &snap->views[i];
+		struct node_conn *n;
+		redisReply *r;
+		char val[32];
+		if (!v->reachable || v->dbsize <= 0 || !(n = node_connect(&v->addr, pw, 2000, NULL, 0)))
+			continue;
+		r = node_command(n, NULL, 0, "INFO memory");
+		if (r && r->type == REDIS_REPLY_STRING &&
+		    info_get_field(r->str, r->len, "used_memory_dataset", val, sizeof(val)) == 0) {
+			bytes += atof(val);
+			keys += (double)v->dbsize;
+		}
+		if (r)
+			freeReplyObject(r);
+		node_close(n);
+	}
+	return keys > 0 ? bytes / keys : 0;
+}
+
 int cmd_rebalance(int argc, char **argv)
 {
 	struct cfg c;
@@ -252,6 +278,7 @@ int cmd_rebalance(int argc, char **argv)
 	struct migrator_opts mo;
 	struct migrator_stats st;
 	struct hostport seed;
+	double avg_key_bytes = 0;
 	int64_t t0;
 
 	if (cfg_parse(&c, rebalance_opts, NOPTS(rebalance_opts), argc, argv, err, sizeof(err)) < 0) {
@@ -307,6 +334,8 @@ again:
 	mo.slots_in_flight = (int)cfg_int(&c, "slots-in-flight");
 	mo.keys_per_batch = (int)cfg_int(&c, "keys-per-batch");
 	mo.progress = cli_progress;
+	avg_key_bytes = bytes_per_key(snap, pw);
+	mo.progress_arg = &avg_key_bytes;
 
 	/* Finish what an interrupted run left open before planning anything new. */
 	if (!nfixes) {

@@ -232,6 +232,13 @@ static int64_t sidecar_tick(struct evloop *loop, int64_t id, void *arg)
 	return r == RECONCILE_PROGRESS ? 1 : interval;
 }
 
+static void log_progress(const struct migrator_progress *p, void *arg)
+{
+	(void)arg;
+	log_info("migration: %zu/%zu slots, %llu keys, %.1f s", p->slots_done, p->slots_total,
+		 (unsigned long long)p->keys_moved, (double)p->elapsed_ms / 1000.0);
+}
+
 static int sidecar_run(struct cfg *c)
 {
 	struct sidecar sc;
@@ -259,6 +266,8 @@ static int sidecar_run(struct cfg *c)
 	sc.ro.password = sc.password;
 	sc.ro.replicas = (int)cfg_int(c, "replicas");
 	sc.ro.on_action = log_action;
+	sc.ro.migrate.progress = log_progress;
+	sc.ro.migrate.progress_interval_ms = 2000;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
