@@ -28,14 +28,7 @@ static int parse_or_exit(struct cfg *c, const struct cfg_option *opts, size_t n,
 		*rc = EXIT_USAGE;
 		return -1;
 	}
-	if (c->help) {
-		cfg_usage(stdout, synopsis, opts, n);
-		cfg_free(c);
-		*rc = 0;
-		return -1;
-	}
-	if (c->check_config) {
-		cfg_print(stdout, c);
+	if (cfg_handle_info(c, synopsis)) {
 		cfg_free(c);
 		*rc = 0;
 		return -1;

@@ -285,14 +285,8 @@ int cmd_rebalance(int argc, char **argv)
 		fprintf(stderr, "autoshard: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (c.help || c.check_config) {
-		if (c.help)
-			cfg_usage(stdout,
-				  "autoshard rebalance --seed HOST:PORT [--use-empty-masters] [--weight NODE=W ...] "
-				  "[--drain HOST:PORT ...] [--dry-run]",
-				  rebalance_opts, NOPTS(rebalance_opts));
-		else
-			cfg_print(stdout, &c);
+	if (cfg_handle_info(&c, "autoshard rebalance --seed HOST:PORT [--use-empty-masters] [--weight NODE=W ...] "
+				"[--drain HOST:PORT ...] [--remove] [--dry-run]")) {
 		cfg_free(&c);
 		return 0;
 	}

@@ -481,11 +481,7 @@ int cmd_local(int argc, char **argv)
 		fprintf(stderr, "autoshard: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (c.help) {
-		cfg_usage(stdout, synopsis, local_opts, NOPTS(local_opts));
-		rc = 0;
-	} else if (c.check_config) {
-		cfg_print(stdout, &c);
+	if (cfg_handle_info(&c, synopsis)) {
 		rc = 0;
 	} else if (c.nargs != 1) {
 		fprintf(stderr, "usage: %s\n", synopsis);

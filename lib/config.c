@@ -240,3 +240,16 @@ void cfg_print(FILE *f, const struct cfg *c)
 	}
 	fprintf(f, "configuration OK\n");
 }
+
+int cfg_handle_info(const struct cfg *c, const char *synopsis)
+{
+	if (c->help) {
+		cfg_usage(stdout, synopsis, c->opts, c->nopts);
+		return 1;
+	}
+	if (c->check_config) {
+		cfg_print(stdout, c);
+		return 1;
+	}
+	return 0;
+}

@@ -50,5 +50,8 @@ int cfg_isset(const struct cfg *c, const char *name);
 const struct cfg_value *cfg_get(const struct cfg *c, const char *name);
 void cfg_usage(FILE *f, const char *synopsis, const struct cfg_option *opts, size_t nopts);
 void cfg_print(FILE *f, const struct cfg *c);
+/* --help prints usage, --check-config prints the configuration: 1 when one
+ * of them was handled (the program then exits 0), else 0. */
+int cfg_handle_info(const struct cfg *c, const char *synopsis);
 
 #endif

@@ -304,11 +304,7 @@ int main(int argc, char **argv)
 	}
 	log_level_parse(cfg_str(&c, "log-level"), &lvl);
 	log_init("autoshard-sidecar", lvl, strcmp(cfg_str(&c, "log-format"), "json") == 0);
-	if (c.help) {
-		cfg_usage(stdout, synopsis, sidecar_opts, NOPTS(sidecar_opts));
-		rc = 0;
-	} else if (c.check_config) {
-		cfg_print(stdout, &c);
+	if (cfg_handle_info(&c, synopsis)) {
 		rc = 0;
 	} else if (c.nargs != 1) {
 		fprintf(stderr, "usage: %s\n", synopsis);

@@ -13,31 +13,6 @@
 #define V24 "eafdbbbac3c1f8fca67ddd94cebc2388402b018b"
 #define V26 "e727f4efdf09a84752a155b9c73e4b6c68c79b53"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	*len = 0;
-	if (!f)
-		goto fail;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
-		goto fail;
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		goto fail;
-	buf[n] = '\0';
-	*len = (size_t)n;
-	fclose(f);
-	return buf;
-fail:
-	fprintf(stderr, "cannot read %s\n", path);
-	if (f)
-		fclose(f);
-	free(buf);
-	return NULL;
-}
 
 static struct cluster_snapshot *snap_new(size_t n)
 {
@@ -48,15 +23,6 @@ static struct cluster_snapshot *snap_new(size_t n)
 	return s;
 }
 
-static void snap_free(struct cluster_snapshot *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nviews; i++)
-		topology_free(s->views[i].topo);
-	free(s->views);
-	free(s);
-}
 
 /* A reachable cluster-mode view of 127.0.0.<host>:<port> from a CLUSTER NODES
  * text and data/<dir>/info_<host>.txt (dir NULL: just cluster_state:ok). */
@@ -80,7 +46,7 @@ static void view_from_text(struct node_view *v, int host, int port, const char *
 		return;
 	}
 	snprintf(path, sizeof(path), "data/%s/info_%d.txt", dir, host);
-	info = slurp(path, &ilen);
+	info = test_slurp(path, &ilen);
 	CHECK(info != NULL);
 	if (info)
 		CHECK_MSG(cluster_info_parse(info, ilen, &v->info, err, sizeof(err)) == 0, "%s: %s", path, err);
@@ -94,7 +60,7 @@ static void view_from_dir(struct node_view *v, const char *dir, int host, int po
 	char *buf;
 
 	snprintf(path, sizeof(path), "data/%s/nodes_%d.txt", dir, host);
-	buf = slurp(path, &len);
+	buf = test_slurp(path, &len);
 	CHECK(buf != NULL);
 	view_from_text(v, host, port, buf ? buf : "", len, dir);
 	free(buf);
@@ -188,7 +154,7 @@ static void test_healthy(void)
 	e = (struct health_expect){0, -1, 0};
 	CHECK(health_check(s, &e, &r) == 0);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	s = snap_dir("redis7_healthy", 6380);
 	e = (struct health_expect){3, 1, 6};
@@ -196,7 +162,7 @@ static void test_healthy(void)
 	CHECK_COUNT(&r, 0);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_uncovered_and_state_fail(void)
@@ -214,7 +180,7 @@ static void test_uncovered_and_state_fail(void)
 	CHECK(r.slots_covered == CLUSTER_SLOTS - 101);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_open_slots(void)
@@ -234,7 +200,7 @@ static void test_open_slots(void)
 	CHECK(r.open_slots == 2);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* runs of open slots to the same peer are one line */
 	{
@@ -249,7 +215,7 @@ static void test_open_slots(void)
 		CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slot 6 is importing from 10.0.0.2:6379 (f6c8b782...)");
 		CHECK(r.open_slots == 5);
 		health_report_free(&r);
-		snap_free(s);
+		cluster_snapshot_free(s);
 	}
 }
 
@@ -266,7 +232,7 @@ static void test_slot_disagreement(void)
 	/* counts and coverage from the 5 nodes that agree */
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* the odd one first: the majority still wins */
 	s = snap_new(3);
@@ -277,7 +243,7 @@ static void test_slot_disagreement(void)
 	CHECK_PROBLEM(&r, "node 127.0.0.23:6379 (cf1e3987...) sees slot 5001 owned by f6c8b782... but node "
 			  "127.0.0.21:6379 (b4215ffa...) sees b4215ffa...");
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* one against one: the view gathered first wins */
 	s = snap_new(2);
@@ -287,7 +253,7 @@ static void test_slot_disagreement(void)
 	CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...) sees slot 5001 owned by b4215ffa... but node "
 			  "127.0.0.23:6379 (cf1e3987...) sees f6c8b782...");
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static char *drop_line_with(const char *buf, const char *needle)
@@ -312,7 +278,7 @@ static void test_node_set_and_role_disagreement(void)
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 	size_t len;
-	char *buf = slurp("data/valkey8_healthy/nodes_22.txt", &len), *less;
+	char *buf = test_slurp("data/valkey8_healthy/nodes_22.txt", &len), *less;
 	struct topology *t;
 	int i;
 
@@ -355,7 +321,7 @@ static void test_node_set_and_role_disagreement(void)
 	}
 	free(less);
 	free(buf);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_unreachable_and_fail_flags(void)
@@ -380,7 +346,7 @@ static void test_unreachable_and_fail_flags(void)
 	/* 26 is still a member: counted */
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* a master died and its replica took over */
 	s = snap_new(6);
@@ -397,20 +363,20 @@ static void test_unreachable_and_fail_flags(void)
 	CHECK(!has_problem_part(&r, "not covered"));
 	CHECK(r.masters == 3 && r.replicas == 2 && r.nodes == 6);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* pfail, as Redis shows it before agreement */
 	s = snap_new(1);
 	{
 		size_t len;
-		char *buf = slurp("data/nodes_redis7_pfail.txt", &len);
+		char *buf = test_slurp("data/nodes_redis7_pfail.txt", &len);
 		view_from_text(&s->views[0], 21, 6380, buf ? buf : "", len, "redis7_healthy");
 		free(buf);
 	}
 	CHECK(health_check(s, NULL, &r) == 1);
 	CHECK_PROBLEM(&r, "node 127.0.0.21:6380 (f9dd2346...) flags node 127.0.0.26:6380 (2509bd96...) as pfail");
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_handshake_not_counted(void)
@@ -419,7 +385,7 @@ static void test_handshake_not_counted(void)
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 	size_t len;
-	char *buf = slurp("data/valkey8_healthy/nodes_21.txt", &len), *more = malloc(len + 200);
+	char *buf = test_slurp("data/valkey8_healthy/nodes_21.txt", &len), *more = malloc(len + 200);
 
 	/* node 21 is meeting 127.0.0.29 (line as captured from Valkey 8) */
 	memcpy(more, buf ? buf : "", len);
@@ -434,7 +400,7 @@ static void test_handshake_not_counted(void)
 	CHECK_COUNT(&r, 1);
 	CHECK(r.nodes == 6);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_odd_views(void)
@@ -449,7 +415,7 @@ static void test_odd_views(void)
 	s->views[1].cluster_enabled = 0;
 	s->views[2].info.state_ok = 0;
 	topology_free(s->views[5].topo);
-	buf = slurp("data/nodes_valkey8_meeting.txt", &len);
+	buf = test_slurp("data/nodes_valkey8_meeting.txt", &len);
 	view_from_text(&s->views[5], 30, 6379, buf ? buf : "", len, NULL);
 	free(buf);
 	v = &s->views[3];
@@ -465,7 +431,7 @@ static void test_odd_views(void)
 			  "(b4215ffa...))");
 	CHECK_COUNT(&r, 5);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* nothing at all */
 	CHECK(health_check(NULL, NULL, &r) == 1);
@@ -487,7 +453,7 @@ static void test_odd_views(void)
 	CHECK(r.masters == 0 && r.nodes == 0);
 	health_report_free(&r);
 	health_report_free(NULL);
-	snap_free(s);
+	cluster_snapshot_free(s);
 }
 
 static void test_cap(void)
@@ -510,7 +476,7 @@ static void test_cap(void)
 		  r.nproblems ? r.problems[r.nproblems - 1] : "");
 	CHECK(r.slots_covered == CLUSTER_SLOTS / 2);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 
 	/* exactly 200 problems: no summary line */
 	s = snap_new(1);
@@ -523,7 +489,7 @@ static void test_cap(void)
 	CHECK(health_check(s, NULL, &r) == 1);
 	CHECK(r.nproblems == 200 && strcmp(r.problems[199], "slot 399 is not covered") == 0);
 	health_report_free(&r);
-	snap_free(s);
+	cluster_snapshot_free(s);
 	free(text);
 }
 

@@ -18,31 +18,6 @@
 #define IDB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define IDC "cccccccccccccccccccccccccccccccccccccccc"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	*len = 0;
-	if (!f)
-		goto fail;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
-		goto fail;
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		goto fail;
-	buf[n] = '\0';
-	*len = (size_t)n;
-	fclose(f);
-	return buf;
-fail:
-	fprintf(stderr, "cannot read %s\n", path);
-	if (f)
-		fclose(f);
-	free(buf);
-	return NULL;
-}
 
 /* Parse a data file; NULL (and a failed check) when it does not parse. */
 static struct topology *parse_file(const char *path)
@@ -50,7 +25,7 @@ static struct topology *parse_file(const char *path)
 	struct topology *t = NULL;
 	char err[256] = "";
 	size_t len;
-	char *buf = slurp(path, &len);
+	char *buf = test_slurp(path, &len);
 
 	CHECK_MSG(buf != NULL, "%s", path);
 	if (!buf)
@@ -451,7 +426,7 @@ static void test_truncated(void)
 
 	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
 		size_t len, ok = 0, failed = 0, lines_before = 0;
-		char *buf = slurp(files[f], &len);
+		char *buf = test_slurp(files[f], &len);
 		int bad = 0;
 
 		CHECK(buf != NULL);
@@ -557,7 +532,7 @@ static void test_caps(void)
 static void test_crlf_and_final_newline(void)
 {
 	size_t len;
-	char *buf = slurp("data/valkey8_healthy/nodes_21.txt", &len);
+	char *buf = test_slurp("data/valkey8_healthy/nodes_21.txt", &len);
 	char *crlf;
 	struct topology *t = NULL;
 	char err[256];
@@ -595,7 +570,7 @@ static void test_cluster_info(void)
 	struct cluster_info ci;
 	char err[256];
 	size_t len;
-	char *buf = slurp("data/valkey8_healthy/info_21.txt", &len);
+	char *buf = test_slurp("data/valkey8_healthy/info_21.txt", &len);
 
 	if (buf) {
 		CHECK_MSG(cluster_info_parse(buf, len, &ci, err, sizeof(err)) == 0, "%s", err);
@@ -604,13 +579,13 @@ static void test_cluster_info(void)
 		      ci.my_epoch == 1);
 		free(buf);
 	}
-	buf = slurp("data/redis7_uncovered/info_22.txt", &len);
+	buf = test_slurp("data/redis7_uncovered/info_22.txt", &len);
 	if (buf) {
 		CHECK_MSG(cluster_info_parse(buf, len, &ci, err, sizeof(err)) == 0, "%s", err);
 		CHECK(ci.state_ok == 0 && ci.slots_assigned == 16283 && ci.known_nodes == 6 && ci.size == 3);
 		free(buf);
 	}
-	buf = slurp("data/valkey8_replica_down/info_21.txt", &len);
+	buf = test_slurp("data/valkey8_replica_down/info_21.txt", &len);
 	if (buf) {
 		CHECK_MSG(cluster_info_parse(buf, len, &ci, err, sizeof(err)) == 0, "%s", err);
 		CHECK(ci.state_ok == 1 && ci.known_nodes == 6);
@@ -641,7 +616,7 @@ static void test_info_get_field(void)
 {
 	char out[64];
 	size_t len;
-	char *buf = slurp("data/info_all_valkey8.txt", &len);
+	char *buf = test_slurp("data/info_all_valkey8.txt", &len);
 
 	if (buf) {
 		CHECK(info_get_field(buf, len, "cluster_enabled", out, sizeof(out)) == 0 && strcmp(out, "1") == 0);
@@ -652,7 +627,7 @@ static void test_info_get_field(void)
 		CHECK(info_get_field(buf, len, "valkey_version", out, 4) == 0 && strcmp(out, "8.0") == 0);
 		free(buf);
 	}
-	buf = slurp("data/info_replication_valkey8.txt", &len);
+	buf = test_slurp("data/info_replication_valkey8.txt", &len);
 	if (buf) {
 		CHECK(info_get_field(buf, len, "role", out, sizeof(out)) == 0 && strcmp(out, "slave") == 0);
 		CHECK(info_get_field(buf, len, "master_host", out, sizeof(out)) == 0 && strcmp(out, "127.0.0.21") == 0);
@@ -683,7 +658,7 @@ static redisReply *resp_parse(const char *buf, size_t len)
 static redisReply *resp_file(const char *path)
 {
 	size_t len;
-	char *buf = slurp(path, &len);
+	char *buf = test_slurp(path, &len);
 	redisReply *r;
 
 	if (!buf)
@@ -831,7 +806,7 @@ static void test_shards_malformed(void)
 		 "$40\r\nb4215ffacf14c5d778098d6a329e4f871e290509\r\n$4\r\nport", "node id " V21 " appears twice"},
 	};
 	size_t len, mlen;
-	char *buf = slurp("data/shards_valkey8_hostnames.resp", &len);
+	char *buf = test_slurp("data/shards_valkey8_hostnames.resp", &len);
 	redisReply *r;
 	struct topology *t;
 	char err[256];

@@ -26,5 +26,8 @@ extern int test_passed, test_failed;
 		}                                                                \
 	} while (0)
 int test_done(const char *name);
+/* Whole file into a NUL-terminated buffer (caller frees), NULL if unreadable. */
+#include <stddef.h>
+char *test_slurp(const char *path, size_t *len);
 #define TEST_DONE() test_done(__FILE__)
 #endif
