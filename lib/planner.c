@@ -641,7 +641,7 @@ static int decide_conflict(const struct fix_ctx *c, int slot, const struct open_
 static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entry *e, size_t ne, struct slot_fix *fix,
 		       int *have)
 {
-	int owner, mig_to = -1, imp_node = -1;
+	int owner, mig_to = -1, imp_node = -1, stale_src = -1;
 	size_t i, vi;
 	long long keys;
 
@@ -689,12 +689,34 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 				return seterr(c->err, c->errlen, "slot %d: both %s and %s are IMPORTING it: fix by hand",
 					      slot, ref_id(c, imp_node), ref_id(c, e[i].node));
 			imp_node = e[i].node;
+		} else if (e[i].node != owner) {
+			/* The move finished on the target and the new owner reached
+			 * the source by gossip, but the source's MIGRATING mark
+			 * stayed (Redis 7 keeps it; Valkey 8 clears it). With no key
+			 * left there, re-announcing the owner clears the mark. */
+			if (e[i].peer != owner)
+				return seterr(c->err, c->errlen,
+					      "slot %d: %s is MIGRATING it to %s but %s owns it: fix by hand", slot,
+					      ref_id(c, e[i].node), ref_id(c, e[i].peer), ref_id(c, owner));
+			stale_src = e[i].node;
 		} else {
-			if (e[i].node != owner)
-				return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it but %s owns it: fix by hand",
-					      slot, ref_id(c, e[i].node), ref_id(c, owner));
 			mig_to = e[i].peer;
 		}
+	}
+	if (stale_src >= 0) {
+		if (mig_to >= 0 || (imp_node >= 0 && imp_node != owner))
+			return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it but %s owns it: fix by hand", slot,
+				      ref_id(c, stale_src), ref_id(c, owner));
+		if (count_keys(c, stale_src, slot, &keys) < 0)
+			return -1;
+		if (keys != 0)
+			return seterr(c->err, c->errlen,
+				      "slot %d: %s owns it but %s is still MIGRATING it with %lld keys: fix by hand", slot,
+				      ref_id(c, owner), ref_id(c, stale_src), keys);
+		fix->kind = FIX_SETOWNER;
+		fix->src = stale_src;
+		fix->dst = owner;
+		return 0;
 	}
 	if (mig_to >= 0) {
 		if (mig_to == owner)

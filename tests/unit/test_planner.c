@@ -1393,6 +1393,44 @@ static void test_fix_conflict_by_keys_and_epoch(void)
 	topo_free_test(ref);
 }
 
+/* Redis 7 after a kill between SETSLOT NODE on the target and on the source:
+ * every view (the source's too, by gossip) names B as owner of slot 100, but
+ * A still marks it MIGRATING to B. With no key on A that is a SETOWNER (which
+ * clears the mark); with keys it is refused; MIGRATING to a third node is
+ * refused. */
+static void test_fix_stale_migrating_mark(void)
+{
+	struct topology *ref = fix_ref(), *v[3];
+	const struct topology *views[3];
+	struct keys_table kt = {.nover = 0};
+	struct slot_fix *fx = NULL;
+	size_t nfx = 0;
+	char err[256] = "";
+	int i;
+
+	ref->slot_owner[100] = 1;
+	topo_sync_ranges(ref);
+	for (i = 0; i < 3; i++) {
+		v[i] = fix_view(ref, i);
+		views[i] = v[i];
+	}
+	view_open(v[0], 100, 0, ref, 1);
+	CHECK_MSG(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == 0, "%s", err);
+	CHECK(nfx == 1 && fx && fx[0].slot == 100 && fx[0].kind == FIX_SETOWNER && fx[0].src == 0 && fx[0].dst == 1);
+	free(fx);
+	fx = NULL;
+	keys_override(&kt, 0, 100, 5);
+	CHECK(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == -1);
+	CHECK_MSG(err_has(err, "still MIGRATING it with 5 keys"), "%s", err);
+	kt.nover = 0;
+	memcpy(v[0]->nodes[v[0]->myself].open[0].peer_id, ref->nodes[2].id, NODE_ID_LEN + 1);
+	CHECK(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == -1);
+	CHECK_MSG(err_has(err, "fix by hand"), "%s", err);
+	for (i = 0; i < 3; i++)
+		topo_free_test(v[i]);
+	topo_free_test(ref);
+}
+
 int main(void)
 {
 	test_scale_out_3_to_6();
@@ -1408,5 +1446,6 @@ int main(void)
 	test_performance();
 	test_fix_open_slots();
 	test_fix_conflict_by_keys_and_epoch();
+	test_fix_stale_migrating_mark();
 	return TEST_DONE();
 }
