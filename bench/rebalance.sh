@@ -13,9 +13,8 @@
 #                 vs  autoshard rebalance --seed H:P --use-empty-masters
 #   drain 6 -> 3:     valkey-cli --cluster rebalance H:P --cluster-weight ID=0 ...
 #                     + valkey-cli --cluster del-node H:P ID for each
-#                 vs  autoshard rebalance --seed H:P --drain H:P ...
-#                     + CLUSTER FORGET on every remaining node and CLUSTER
-#                     RESET SOFT on each drained one (what del-node sends)
+#                 vs  autoshard rebalance --seed H:P --drain H:P ... --remove
+#                     (forgets the drained nodes everywhere, resets them)
 #
 # After each step: all 16384 slots covered, no open slot, the expected
 # masters own slots, DBSIZE summed over the masters is KEYS. Reports medians,
@@ -156,16 +155,10 @@ run_autoshard() {
 	elapsed "$t0" "$t1" >> "$T/as_up"
 	maxrss_mb "$T/as-up.time" >> "$T/rss_up"
 	verify "$base" 6 "autoshard scale-up"
-	ids=""
-	for i in 4 5 6; do ids="$ids $(valkey-cli -h "$base.$i" cluster myid)"; done
 	t0=$(now)
 	/usr/bin/time -v -o "$T/as-down.time" "$A" rebalance --seed "$base.1:6379" \
-		--drain "$base.4:6379" --drain "$base.5:6379" --drain "$base.6:6379" >"$T/as-down.log" 2>&1 ||
+		--drain "$base.4:6379" --drain "$base.5:6379" --drain "$base.6:6379" --remove >"$T/as-down.log" 2>&1 ||
 		die "autoshard drain: $(tail -3 "$T/as-down.log")"
-	for i in 1 2 3; do
-		for id in $ids; do valkey-cli -h "$base.$i" cluster forget "$id" >/dev/null; done
-	done
-	for i in 4 5 6; do valkey-cli -h "$base.$i" cluster reset soft >/dev/null; done
 	t1=$(now)
 	elapsed "$t0" "$t1" >> "$T/as_down"
 	maxrss_mb "$T/as-down.time" >> "$T/rss_down"

@@ -5,7 +5,7 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libhiredis-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libwebsockets-dev"
-TEST_PKGS="bc redis-server redis-tools python3 python3-redis valgrind iproute2 procps"
+TEST_PKGS="bc time redis-server redis-tools python3 python3-redis valgrind iproute2 procps"
 BACKPORTS_PKGS="valkey-server valkey-tools"
 
 need_root() {
