@@ -64,7 +64,7 @@
 #define DEFAULT_FINISH_DELAY_MS 100
 #define LOOSE_IN_FLIGHT 256    /* SETOWNER/ROLLBACK tasks running at once */
 #define RETRY_DELAY_MS 50      /* after TRYAGAIN or IOERR */
-#define MAX_TRYAGAIN 200       /* per slot: 10 s of TRYAGAIN */
+#define MAX_TRYAGAIN 200       /* per slot: 10 s of TRYAGAIN or CLUSTERDOWN */
 #define MAX_IOERR 3            /* per slot */
 #define MAX_BUSYKEY 3          /* per slot, with REPLACE already on */
 #define ERRMSG_MAX 200         /* bytes of a server reply quoted in an error */
@@ -846,7 +846,10 @@ static void handle_migrate(struct mrun *run, struct mslot *s, const struct mreq 
 		if (s->replace && ++s->busykeys > MAX_BUSYKEY)
 			what = "BUSYKEY even with REPLACE";
 		s->replace = 1;
-	} else if (reply_has(r, "TRYAGAIN")) {
+	} else if (reply_has(r, "TRYAGAIN") || reply_has(r, "CLUSTERDOWN The cluster is down")) {
+		/* CLUSTERDOWN: the target is not ok yet (a master that just
+		 * joined waits out a rejoin delay); it passes like TRYAGAIN. "Hash
+		 * slot not served" is not retried: that one does not pass. */
 		run->stats->tryagain_retries++;
 		if (++s->tryagains > MAX_TRYAGAIN)
 			what = "TRYAGAIN for too long";

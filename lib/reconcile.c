@@ -511,6 +511,34 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 		goto done;
 	}
 
+	/* 1b. A master that set IMPORTING on a slot before it had learnt the
+	 * slot's owner ignores every later ownership update for it (Redis 7 and
+	 * Valkey skip importing slots), so it sees the slot unowned for good and
+	 * refuses the keys with "Hash slot not served". Tell it the owner; that
+	 * also clears the mark, and the resume below opens the slot again. */
+	for (size_t i = 0; i < rc->m->n; i++) {
+		const struct node_view *v = member_view(rc, i);
+		const struct cluster_node *me = &v->topo->nodes[v->topo->myself];
+		struct node_conn *c;
+		if (!(me->flags & NODE_MASTER))
+			continue;
+		for (size_t j = 0; j < me->nopen; j++) {
+			int s = me->open[j].slot, owner = ref->slot_owner[s];
+			if (!me->open[j].importing || v->topo->slot_owner[s] >= 0 || owner < 0)
+				continue;
+			rc_action(rc, "node %s:%d: imports slot %d but has not learnt its owner; telling it %s:%d owns it",
+				  v->addr.host, v->addr.port, s, ref->nodes[owner].ip, ref->nodes[owner].port);
+			if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
+			    node_command_ok(c, err, sizeof(err), "CLUSTER SETSLOT %d NODE %s", s, ref->nodes[owner].id) < 0)
+				goto fail;
+			did = 1;
+		}
+	}
+	if (did) {
+		res = RECONCILE_PROGRESS;
+		goto done;
+	}
+
 	/* 2. Open slots from an interrupted migration are finished or rolled back
 	 * before anything else moves. */
 	{
@@ -672,6 +700,32 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			}
 		}
 		if (rc->o->rebalance && (ndrain || ntargets || (masters_with_slots > 1 && mx - mn > 1))) {
+			/* Move only onto a converged cluster: every member master sees
+			 * cluster_state:ok (a new master is not ok for a rejoin delay
+			 * after it joins and refuses keys with CLUSTERDOWN) and the same
+			 * owner for every slot (a target that opens a slot before it
+			 * knows the owner never learns it). */
+			for (size_t i = 0; i < rc->m->n; i++) {
+				const struct node_view *v = member_view(rc, i);
+				if (!(v->topo->nodes[v->topo->myself].flags & NODE_MASTER))
+					continue;
+				if (!v->info.state_ok) {
+					rc_msg(rc, "waiting for %s:%d to report cluster_state:ok before moving slots",
+					       v->addr.host, v->addr.port);
+					res = RECONCILE_WAIT;
+					goto done;
+				}
+				for (int sl = 0; sl < CLUSTER_SLOTS; sl++) {
+					int a = ref->slot_owner[sl], b = v->topo->slot_owner[sl];
+					if ((a < 0) != (b < 0) ||
+					    (a >= 0 && strcmp(ref->nodes[a].id, v->topo->nodes[b].id) != 0)) {
+						rc_msg(rc, "waiting for %s:%d to agree on the owner of slot %d before moving slots",
+						       v->addr.host, v->addr.port, sl);
+						res = RECONCILE_WAIT;
+						goto done;
+					}
+				}
+			}
 			/* Valkey 8 replicates SETSLOT and waits for replicas: move only
 			 * once every member replica has finished its initial sync. */
 			for (size_t i = 0; i < rc->m->n; i++) {
