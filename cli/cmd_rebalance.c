@@ -70,6 +70,33 @@ static int pick_ref(const struct cluster_snapshot *s)
 	return best;
 }
 
+/* NULL when every master answers cluster_state:ok and sees the same owner as
+ * ref for every slot; otherwise why not (static buffer). */
+static const char *converged(const struct cluster_snapshot *snap, const struct topology *ref)
+{
+	static char why[200];
+
+	for (size_t i = 0; i < snap->nviews; i++) {
+		const struct node_view *v = &snap->views[i];
+		const struct topology *t = v->topo;
+		if (!t || t->myself < 0 || !(t->nodes[t->myself].flags & NODE_MASTER))
+			continue;
+		if (!v->info.state_ok) {
+			snprintf(why, sizeof(why), "node %s:%d reports cluster_state:fail", v->addr.host, v->addr.port);
+			return why;
+		}
+		for (int sl = 0; sl < CLUSTER_SLOTS; sl++) {
+			int a = ref->slot_owner[sl], b = t->slot_owner[sl];
+			if ((a < 0) != (b < 0) || (a >= 0 && strcmp(ref->nodes[a].id, t->nodes[b].id) != 0)) {
+				snprintf(why, sizeof(why), "node %s:%d sees another owner for slot %d", v->addr.host,
+					 v->addr.port, sl);
+				return why;
+			}
+		}
+	}
+	return NULL;
+}
+
 struct keys_arg {
 	const struct cluster_snapshot *snap;
 	const struct topology *ref;
@@ -279,6 +306,7 @@ int cmd_rebalance(int argc, char **argv)
 	struct migrator_stats st;
 	struct hostport seed;
 	double avg_key_bytes = 0;
+	int waited = 0;
 	int64_t t0;
 
 	if (cfg_parse(&c, rebalance_opts, NOPTS(rebalance_opts), argc, argv, err, sizeof(err)) < 0) {
@@ -322,7 +350,6 @@ again:
 		}
 	refi = pick_ref(snap);
 	ref = snap->views[refi].topo;
-
 	memset(&mo, 0, sizeof(mo));
 	mo.password = pw;
 	mo.slots_in_flight = (int)cfg_int(&c, "slots-in-flight");
@@ -339,10 +366,13 @@ again:
 		int any_open = 0;
 		if (!views)
 			goto oom;
+		/* Masters only: Valkey 8 replicas mirror their master's marks. */
 		for (size_t i = 0; i < snap->nviews; i++) {
 			const struct topology *t = snap->views[i].topo;
+			if (t->myself < 0 || !(t->nodes[t->myself].flags & NODE_MASTER))
+				continue;
 			views[nv++] = t;
-			if (t->myself >= 0 && t->nodes[t->myself].nopen)
+			if (t->nodes[t->myself].nopen)
 				any_open = 1;
 		}
 		if (any_open && plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
@@ -362,6 +392,23 @@ again:
 				fprintf(stderr, "autoshard: %s\n", err);
 				goto done;
 			}
+			goto again;
+		}
+	}
+
+	/* Plan only on a converged cluster: a master that just joined is not ok
+	 * for a rejoin delay, and one that opens a slot before it knows the
+	 * slot's owner never learns it. Wait a bounded while for gossip. */
+	{
+		const char *why = converged(snap, ref);
+		if (why) {
+			if (now_ms() - t0 > 30000) {
+				fprintf(stderr, "autoshard: cluster has not converged after 30 s: %s\n", why);
+				goto done;
+			}
+			if (!waited++)
+				fprintf(stderr, "waiting for the cluster to converge: %s\n", why);
+			sleep_ms(100);
 			goto again;
 		}
 	}
