@@ -185,8 +185,18 @@ static int start_node(const struct local_state *s, int i, char *err, size_t errl
 		if (s->password_file[0]) {
 			if (secret_read_file(s->password_file, &pw, err, errlen) < 0)
 				return -1;
-			/* In the 0600 config file, never on a command line. */
-			snprintf(text + off, sizeof(text) - off, "requirepass \"%s\"\nmasterauth \"%s\"\n", pw, pw);
+			/* In the 0600 config file, never on a command line; quoted
+			 * with \" and \\ escaped as the server's config parser reads them. */
+			char q[1100];
+			size_t k = 0;
+			for (const char *p = pw; *p && k + 3 < sizeof(q); p++) {
+				if (*p == '"' || *p == '\\')
+					q[k++] = '\\';
+				q[k++] = *p;
+			}
+			q[k] = '\0';
+			snprintf(text + off, sizeof(text) - off, "requirepass \"%s\"\nmasterauth \"%s\"\n", q, q);
+			memset(q, 0, sizeof(q));
 			secret_free(pw);
 		}
 		if (write_file_atomic(conf, text, 0600) < 0) {

@@ -4,7 +4,8 @@
 # through an authenticated cluster client read back.
 . "$(dirname "$0")/lib.sh"
 
-pw="s3cr3t-$(date +%s%N)"
+# quote, backslash and space: the config file quoting must hold
+pw="s3 cr\"t\\-$(date +%s%N)"
 printf '%s\n' "$pw" > "$T/pw"; chmod 600 "$T/pw"
 base=127.56.1
 d="$T/p"; LOCAL_DIRS="$LOCAL_DIRS $d"
@@ -14,9 +15,9 @@ AUTOSHARD_PASSWORD_FILE="$T/pw" $KV load $base.1:6379 2000 >/dev/null || fail "l
 AUTOSHARD_PASSWORD_FILE="$T/pw" $KV verify $base.1:6379 2000 >/dev/null || fail "verify with password"
 "$AUTOSHARD" local scale --dir "$d" --nodes 8 >"$T/scale.out" 2>&1 || fail "scale with password"
 for p in $(pgrep -f "autoshard|valkey-server"); do
-	tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q -- "$pw" && fail "password in argv of pid $p"
+	tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- "$pw" && fail "password in argv of pid $p"
 done
-grep -rl -- "$pw" "$d"/node-*/*.log "$d"/node-*/*.out "$T/scale.out" 2>/dev/null && fail "password in a log"
-echo "$out" | grep -q -- "$pw" && fail "password in output"
+grep -rlF -- "$pw" "$d"/node-*/*.log "$d"/node-*/*.out "$T/scale.out" 2>/dev/null && fail "password in a log"
+echo "$out" | grep -qF -- "$pw" && fail "password in output"
 AUTOSHARD_PASSWORD_FILE="$T/pw" "$AUTOSHARD" check --seed $base.1:6379 >/dev/null || fail "check with password file env"
 pass "password only in files: argv, logs and output are clean"
