@@ -4,6 +4,62 @@
 #include <string.h>
 
 #include "evloop.h"
+#include "node.h"
+
+/* A master that gives away its last slot is turned into a replica by the
+ * server (cluster-allow-replica-migration, default yes). Masters that have
+ * not yet been told the new owner of its final slots then drop those slots
+ * as unassigned when they see the role change, and answer CLUSTERDOWN until
+ * gossip teaches them the owner. So sources that will end with no slot keep
+ * their role for the duration: the setting is turned off on them and put
+ * back afterwards. hold[] gets the previous value per ref node ("" = left
+ * alone). Best effort: a node that refuses CONFIG keeps the server default. */
+static void hold_masters_that_empty(const struct topology *ref, const struct slot_move *moves, size_t nmoves,
+				    const char *password, char (*hold)[8])
+{
+	int *gives = calloc(ref->nnodes, sizeof(int));
+
+	if (!gives)
+		return;
+	for (size_t i = 0; i < nmoves; i++)
+		gives[moves[i].src]++;
+	for (size_t i = 0; i < ref->nnodes; i++) {
+		const struct cluster_node *cn = &ref->nodes[i];
+		struct hostport hp;
+		struct node_conn *n;
+		redisReply *r;
+		if (gives[i] == 0 || gives[i] < cn->nslots || !cn->ip[0])
+			continue;
+		strlcpy_a(hp.host, cn->ip, sizeof(hp.host));
+		hp.port = cn->port;
+		if (!(n = node_connect(&hp, password, 2000, NULL, 0)))
+			continue;
+		r = node_command(n, NULL, 0, "CONFIG GET cluster-allow-replica-migration");
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+		    node_command_ok(n, NULL, 0, "CONFIG SET cluster-allow-replica-migration no") == 0)
+			strlcpy_a(hold[i], r->element[1]->str, sizeof(hold[i]));
+		if (r)
+			freeReplyObject(r);
+		node_close(n);
+	}
+	free(gives);
+}
+
+static void release_masters(const struct topology *ref, const char *password, char (*hold)[8])
+{
+	for (size_t i = 0; i < ref->nnodes; i++) {
+		struct hostport hp;
+		struct node_conn *n;
+		if (!hold[i][0] || strcmp(hold[i], "no") == 0)
+			continue;
+		strlcpy_a(hp.host, ref->nodes[i].ip, sizeof(hp.host));
+		hp.port = ref->nodes[i].port;
+		if ((n = node_connect(&hp, password, 2000, NULL, 0))) {
+			node_command_ok(n, NULL, 0, "CONFIG SET cluster-allow-replica-migration %s", hold[i]);
+			node_close(n);
+		}
+	}
+}
 
 int rebalance_execute(const struct topology *ref, const struct slot_move *moves, size_t nmoves,
 		      const struct slot_fix *fixes, size_t nfixes, const struct migrator_opts *mo,
@@ -14,6 +70,7 @@ int rebalance_execute(const struct topology *ref, const struct slot_move *moves,
 	int *map = NULL;
 	size_t nn = 0, nt = 0;
 	struct evloop *loop = NULL;
+	char (*hold)[8] = NULL;
 	int ret = -1;
 
 	nodes = calloc(ref->nnodes, sizeof(*nodes));
@@ -62,8 +119,16 @@ int rebalance_execute(const struct topology *ref, const struct slot_move *moves,
 		nt++;
 	}
 	memset(st, 0, sizeof(*st));
+	hold = calloc(ref->nnodes, sizeof(*hold));
+	if (!hold) {
+		seterr(err, errlen, "out of memory");
+		goto done;
+	}
+	hold_masters_that_empty(ref, moves, nmoves, mo->password, hold);
 	ret = migrator_run(loop, nodes, nn, tasks, nt, mo, st, err, errlen);
+	release_masters(ref, mo->password, hold);
 done:
+	free(hold);
 	evloop_free(loop);
 	free(nodes);
 	free(tasks);
