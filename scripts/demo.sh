@@ -25,7 +25,7 @@ echo "== autoshard local scale --dir $DIR --nodes 8   (a 4th master with a repli
 echo "== autoshard check --seed $seed"
 "$A" check --seed "$seed"
 echo "== valkey-cli --cluster check $seed"
-valkey-cli --cluster check "$seed" | tail -n 4
+valkey-cli --cluster check "$seed" | sed "s/\x1b\[[0-9;]*m//g" | tail -n 4
 echo
 echo "The cluster is still running. Try: valkey-cli -c -h ${seed%:*} get k:42"
 echo "Stop it with: $A local down --dir $DIR"
