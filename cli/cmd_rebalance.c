@@ -54,48 +54,7 @@ static int resolve_node(const struct topology *t, const char *spec)
 	return found;
 }
 
-static int pick_ref(const struct cluster_snapshot *s)
-{
-	int best = -1;
 
-	for (size_t i = 0; i < s->nviews; i++) {
-		const struct node_view *v = &s->views[i];
-		if (!v->reachable || !v->topo)
-			continue;
-		if (best < 0 || v->info.slots_assigned > s->views[best].info.slots_assigned ||
-		    (v->info.slots_assigned == s->views[best].info.slots_assigned &&
-		     v->info.current_epoch > s->views[best].info.current_epoch))
-			best = (int)i;
-	}
-	return best;
-}
-
-/* NULL when every master answers cluster_state:ok and sees the same owner as
- * ref for every slot; otherwise why not (static buffer). */
-static const char *converged(const struct cluster_snapshot *snap, const struct topology *ref)
-{
-	static char why[200];
-
-	for (size_t i = 0; i < snap->nviews; i++) {
-		const struct node_view *v = &snap->views[i];
-		const struct topology *t = v->topo;
-		if (!t || t->myself < 0 || !(t->nodes[t->myself].flags & NODE_MASTER))
-			continue;
-		if (!v->info.state_ok) {
-			snprintf(why, sizeof(why), "node %s:%d reports cluster_state:fail", v->addr.host, v->addr.port);
-			return why;
-		}
-		for (int sl = 0; sl < CLUSTER_SLOTS; sl++) {
-			int a = ref->slot_owner[sl], b = t->slot_owner[sl];
-			if ((a < 0) != (b < 0) || (a >= 0 && strcmp(ref->nodes[a].id, t->nodes[b].id) != 0)) {
-				snprintf(why, sizeof(why), "node %s:%d sees another owner for slot %d", v->addr.host,
-					 v->addr.port, sl);
-				return why;
-			}
-		}
-	}
-	return NULL;
-}
 
 struct keys_arg {
 	const struct cluster_snapshot *snap;
@@ -348,7 +307,7 @@ again:
 				snap->views[i].error);
 			goto done;
 		}
-	refi = pick_ref(snap);
+	refi = cluster_pick_ref(snap, snap->nviews, 0);
 	ref = snap->views[refi].topo;
 	memset(&mo, 0, sizeof(mo));
 	mo.password = pw;
@@ -400,8 +359,8 @@ again:
 	 * for a rejoin delay, and one that opens a slot before it knows the
 	 * slot's owner never learns it. Wait a bounded while for gossip. */
 	{
-		const char *why = converged(snap, ref);
-		if (why) {
+		char why[256];
+		if (cluster_converged(snap, snap->nviews, ref, why, sizeof(why)) < 0) {
 			if (now_ms() - t0 > 30000) {
 				fprintf(stderr, "autoshard: cluster has not converged after 30 s: %s\n", why);
 				goto done;

@@ -175,3 +175,39 @@ const struct node_view *cluster_view_by_id(const struct cluster_snapshot *s, con
 			return &s->views[i];
 	return NULL;
 }
+
+int cluster_pick_ref(const struct cluster_snapshot *s, size_t n, int require_slots)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < n && i < s->nviews; i++) {
+		const struct node_view *v = &s->views[i];
+		if (!v->reachable || !v->topo || (require_slots && v->info.slots_assigned <= 0))
+			continue;
+		if (best < 0 || v->info.slots_assigned > s->views[best].info.slots_assigned ||
+		    (v->info.slots_assigned == s->views[best].info.slots_assigned &&
+		     v->info.current_epoch > s->views[best].info.current_epoch))
+			best = (int)i;
+	}
+	return best;
+}
+
+int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why,
+		      size_t whylen)
+{
+	for (size_t i = 0; i < n && i < s->nviews; i++) {
+		const struct node_view *v = &s->views[i];
+		const struct topology *t = v->topo;
+		if (!v->reachable || !t || t->myself < 0 || !(t->nodes[t->myself].flags & NODE_MASTER))
+			continue;
+		if (!v->info.state_ok)
+			return seterr(why, whylen, "node %s:%d reports cluster_state:fail", v->addr.host, v->addr.port);
+		for (int sl = 0; sl < CLUSTER_SLOTS; sl++) {
+			int a = ref->slot_owner[sl], b = t->slot_owner[sl];
+			if ((a < 0) != (b < 0) || (a >= 0 && strcmp(ref->nodes[a].id, t->nodes[b].id) != 0))
+				return seterr(why, whylen, "node %s:%d sees another owner for slot %d", v->addr.host,
+					      v->addr.port, sl);
+		}
+	}
+	return 0;
+}

@@ -38,6 +38,18 @@ struct cluster_gather_opts {
 int cluster_gather(const struct hostport *addrs, size_t naddrs, const struct cluster_gather_opts *o,
 		   struct cluster_snapshot **out, char *err, size_t errlen);
 void cluster_snapshot_free(struct cluster_snapshot *s);
+/* Index of the view to act on among the first n views: the one that sees the
+ * most slots assigned, then the highest current epoch. -1 if none of them is
+ * reachable (with require_slots, if none sees any slot). */
+int cluster_pick_ref(const struct cluster_snapshot *s, size_t n, int require_slots);
+/* 0 when every reachable master among the first n views reports
+ * cluster_state:ok and sees the same owner as ref for every slot; else -1
+ * with why ("node H:P reports cluster_state:fail", "... another owner for
+ * slot S"). Moves wait for this: a master that just joined is not ok for a
+ * rejoin delay, and one that opens a slot before it knows the owner never
+ * learns it (importing slots ignore ownership updates). */
+int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why,
+		      size_t whylen);
 /* View of the node with this id (its own view), or NULL. */
 const struct node_view *cluster_view_by_id(const struct cluster_snapshot *s, const char *id);
 

@@ -356,23 +356,6 @@ fail:
 
 /* ---- existing cluster --------------------------------------------------- */
 
-/* The member view to act on: the one that sees the most slots assigned, then
- * the highest epoch. -1 if no member sees any slot. */
-static int pick_ref(const struct rc *rc)
-{
-	int best = -1;
-
-	for (size_t i = 0; i < rc->m->n; i++) {
-		const struct node_view *v = member_view(rc, i);
-		if (v->info.slots_assigned <= 0)
-			continue;
-		if (best < 0 || v->info.slots_assigned > member_view(rc, (size_t)best)->info.slots_assigned ||
-		    (v->info.slots_assigned == member_view(rc, (size_t)best)->info.slots_assigned &&
-		     v->info.current_epoch > member_view(rc, (size_t)best)->info.current_epoch))
-			best = (int)i;
-	}
-	return best;
-}
 
 /* plan_fix_open_slots callback: keys the node (index in the reference
  * topology) holds in slot, asked of that node itself; -1 if it cannot say. */
@@ -705,25 +688,12 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			 * after it joins and refuses keys with CLUSTERDOWN) and the same
 			 * owner for every slot (a target that opens a slot before it
 			 * knows the owner never learns it). */
-			for (size_t i = 0; i < rc->m->n; i++) {
-				const struct node_view *v = member_view(rc, i);
-				if (!(v->topo->nodes[v->topo->myself].flags & NODE_MASTER))
-					continue;
-				if (!v->info.state_ok) {
-					rc_msg(rc, "waiting for %s:%d to report cluster_state:ok before moving slots",
-					       v->addr.host, v->addr.port);
+			{
+				char why[256];
+				if (cluster_converged(rc->snap, rc->m->n, ref, why, sizeof(why)) < 0) {
+					rc_msg(rc, "waiting before moving slots: %s", why);
 					res = RECONCILE_WAIT;
 					goto done;
-				}
-				for (int sl = 0; sl < CLUSTER_SLOTS; sl++) {
-					int a = ref->slot_owner[sl], b = v->topo->slot_owner[sl];
-					if ((a < 0) != (b < 0) ||
-					    (a >= 0 && strcmp(ref->nodes[a].id, v->topo->nodes[b].id) != 0)) {
-						rc_msg(rc, "waiting for %s:%d to agree on the owner of slot %d before moving slots",
-						       v->addr.host, v->addr.port, sl);
-						res = RECONCILE_WAIT;
-						goto done;
-					}
 				}
 			}
 			/* Valkey 8 replicates SETSLOT and waits for replicas: move only
@@ -846,7 +816,7 @@ enum reconcile_result reconcile_step(const struct member_list *members, const st
 	struct boot_plan bp;
 	char err[512], why[256];
 	enum reconcile_result res = RECONCILE_ERROR;
-	int any_slots = 0;
+	int any_slots = 0, refi;
 
 	memset(&rc, 0, sizeof(rc));
 	memset(&bp, 0, sizeof(bp));
@@ -898,11 +868,12 @@ enum reconcile_result reconcile_step(const struct member_list *members, const st
 	}
 	if (boot_plan_make(members, o->replicas, &bp) < 0)
 		goto oom;
+	refi = cluster_pick_ref(rc.snap, members->n, 1);
 	if (boot_compatible(&rc, &bp, why, sizeof(why))) {
 		res = do_bootstrap(&rc, &bp);
 		/* A finished bootstrap is confirmed by the health check below. */
 		if (res == RECONCILE_WAIT && strstr(msg, "complete"))
-			res = any_slots ? do_existing(&rc, pick_ref(&rc) >= 0 ? pick_ref(&rc) : 0) : RECONCILE_PROGRESS;
+			res = any_slots ? do_existing(&rc, refi >= 0 ? refi : 0) : RECONCILE_PROGRESS;
 		goto done;
 	}
 	if (!any_slots) {
@@ -910,7 +881,7 @@ enum reconcile_result reconcile_step(const struct member_list *members, const st
 		res = RECONCILE_REFUSED;
 		goto done;
 	}
-	res = do_existing(&rc, pick_ref(&rc));
+	res = do_existing(&rc, refi);
 	goto done;
 oom:
 	rc_msg(&rc, "out of memory");
