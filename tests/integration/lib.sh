@@ -78,3 +78,40 @@ cluster_check() {
 	s=$(echo "$out" | grep -c '^S: ' || true)
 	[ "$s" = "$replicas" ] || { echo "$out" >&2; fail "expected $replicas replicas, got $s"; }
 }
+
+# wait_joined CLI BASE N: each of BASE.1..N knows exactly N nodes, all
+# connected, none in handshake (add-node returns before the MEET completes, and
+# a seed that has not met a node yet cannot report it).
+wait_joined() {
+	local cli=$1 base=$2 n=$3 k=0 i ok
+	while :; do
+		ok=0
+		for i in $(seq 1 "$n"); do
+			[ "$($cli -h "$base.$i" -p 6379 cluster nodes 2>/dev/null | grep -v handshake | grep -c ' connected')" = "$n" ] && ok=$((ok + 1))
+		done
+		[ "$ok" = "$n" ] && return 0
+		k=$((k + 1))
+		if [ "$k" -ge 300 ]; then
+			for i in $(seq 1 "$n"); do echo "--- $base.$i:"; $cli -h "$base.$i" -p 6379 cluster nodes; done >&2
+			fail "$base: the $n nodes did not all meet"
+		fi
+		sleep 0.1
+	done
+}
+
+# add_empty_masters CLI BASE FIRST LAST: BASE.FIRST..LAST join the cluster of
+# BASE.1 as empty masters (valkey-cli --cluster add-node), then every node of
+# BASE.1..LAST knows all the others.
+add_empty_masters() {
+	local cli=$1 base=$2 first=$3 last=$4 i k
+	for i in $(seq "$first" "$last"); do
+		k=0
+		until $cli --cluster add-node "$base.$i:6379" "$base.1:6379" >>"$T/add-$base.out" 2>&1; do
+			# add-node refuses while the previous join is still gossiping
+			[ "$($cli -h "$base.$i" -p 6379 cluster nodes | wc -l)" -gt 1 ] && break
+			k=$((k + 1)); [ "$k" -lt 50 ] || fail "add-node $base.$i"
+			sleep 0.2
+		done
+	done
+	wait_joined "$cli" "$base" "$last"
+}

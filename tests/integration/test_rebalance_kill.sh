@@ -29,20 +29,6 @@ REB_PID=""
 stop_reb() { [ -z "$REB_PID" ] || kill -9 "$REB_PID" 2>/dev/null || true; }
 trap 'rc_=$?; set +e; stop_reb; (exit $rc_); cleanup' EXIT INT TERM
 
-# wait_joined CLI BASE N: each of BASE.1..N knows exactly N nodes, all
-# connected, none in handshake.
-wait_joined() {
-	local cli=$1 base=$2 n=$3 k=0 i ok
-	while :; do
-		ok=0
-		for i in $(seq 1 "$n"); do
-			[ "$($cli -h "$base.$i" -p 6379 cluster nodes 2>/dev/null | grep -v handshake | grep -c ' connected')" = "$n" ] && ok=$((ok + 1))
-		done
-		[ "$ok" = "$n" ] && return 0
-		k=$((k + 1)); [ "$k" -lt 300 ] || fail "$base: the $n nodes did not all meet"
-		sleep 0.1
-	done
-}
 
 # check_healthy MASTERS: autoshard check exits 0 right away; if it needs time
 # to settle (bounded), say so, since a finished rebalance should leave nothing
@@ -99,15 +85,7 @@ run_server() {
 	$KV load "$BASE.1:6379" $KEYS >/dev/null || fail "$SRV: load"
 	t1=$(date +%s%N)
 	echo "$SRV: loaded $KEYS keys in $(((t1 - t0) / 1000000)) ms"
-	for i in 4 5 6; do
-		k=0
-		until $CLI --cluster add-node "$BASE.$i:6379" "$BASE.1:6379" >>"$T/add-$BASE.out" 2>&1; do
-			[ "$($CLI -h "$BASE.$i" -p 6379 cluster nodes | wc -l)" -gt 1 ] && break
-			k=$((k + 1)); [ "$k" -lt 50 ] || fail "$SRV: add-node $BASE.$i"
-			sleep 0.2
-		done
-	done
-	wait_joined "$CLI" "$BASE" 6
+	add_empty_masters "$CLI" "$BASE" 4 6
 	check_healthy ""
 
 	for ROUND in $(seq 1 "$ROUNDS"); do

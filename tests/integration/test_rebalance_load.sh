@@ -38,44 +38,16 @@ wait_healthy() {
 	done
 }
 
-# wait_joined CLI BASE N: each of BASE.1..N knows exactly N nodes, all
-# connected, none in handshake (add-node returns before the MEET completes, and
-# a seed that has not met a node yet cannot report it).
-wait_joined() {
-	local cli=$1 base=$2 n=$3 k=0 i ok
-	while :; do
-		ok=0
-		for i in $(seq 1 "$n"); do
-			[ "$($cli -h "$base.$i" -p 6379 cluster nodes 2>/dev/null | grep -v handshake | grep -c ' connected')" = "$n" ] && ok=$((ok + 1))
-		done
-		[ "$ok" = "$n" ] && return 0
-		k=$((k + 1))
-		if [ "$k" -ge 300 ]; then
-			for i in $(seq 1 "$n"); do echo "--- $base.$i:"; $cli -h "$base.$i" -p 6379 cluster nodes; done >&2
-			fail "$base: the $n nodes did not all meet"
-		fi
-		sleep 0.1
-	done
-}
 
 # setup SERVER BASE: 3 bootstrapped masters with KEYS keys, 3 empty masters.
 setup() {
-	local srv=$1 base=$2 cli i k
+	local srv=$1 base=$2 cli
 	cli=$(cli_for "$srv")
 	start_raw "$srv" "$base" 6
 	"$AUTOSHARD" bootstrap --members "$(members "$base" 3)" >"$T/bootstrap-$base.out" 2>&1 || fail "$srv: bootstrap"
 	wait_healthy "$base" 3
 	$KV load "$base.1:6379" $KEYS >/dev/null || fail "$srv: preload"
-	for i in 4 5 6; do
-		k=0
-		until $cli --cluster add-node "$base.$i:6379" "$base.1:6379" >>"$T/add-$base.out" 2>&1; do
-			# add-node refuses while the previous join is still gossiping
-			[ "$($cli -h "$base.$i" -p 6379 cluster nodes | wc -l)" -gt 1 ] && break
-			k=$((k + 1)); [ "$k" -lt 50 ] || fail "$srv: add-node $base.$i"
-			sleep 0.2
-		done
-	done
-	wait_joined "$cli" "$base" 6
+	add_empty_masters "$cli" "$base" 4 6
 	wait_healthy "$base"
 }
 
