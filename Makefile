@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs:
 #   make run    a local cluster demo (6 real valkey-server instances, 3 masters + 3 replicas, scaled to 8)
-#   make test   the whole test suite (unit + integration against real servers)
+#   make test   the whole test suite: lint, sanitizers, then unit, integration (real servers),
+#               upsun (simulated), chaos (two seeds) and k8s (real API server) through ctest
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
@@ -8,7 +9,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DAUTOSHARD_WERROR=ON
 endif
 
-.PHONY: all deps build test sanitize unit integration run bench clean
+.PHONY: all deps build test lint sanitize unit integration run bench chaos clean
 
 all: build
 
@@ -19,10 +20,14 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# The sanitizer stage runs first so that ctest's summary is the last word.
+# Lint and the sanitizer stage run first so that ctest's summary is the last word.
 test: build
+	@sh scripts/lint.sh all
 	@sh scripts/sanitize.sh $(BUILD)
 	@cd $(BUILD) && ctest --output-on-failure -j1
+
+lint: deps
+	@sh scripts/lint.sh all
 
 sanitize: build
 	@sh scripts/sanitize.sh $(BUILD)
@@ -38,6 +43,14 @@ run: build
 
 bench: build
 	@sh bench/run.sh $(BUILD)
+
+# Seeded chaos runs: make chaos SEEDS=100 (seeds 1..100; FIRST=k to start elsewhere).
+SEEDS ?= 10
+FIRST ?= 1
+chaos: build
+	@fails=0; for s in $$(seq $(FIRST) $$(($(FIRST) + $(SEEDS) - 1))); do \
+		/usr/bin/python3 tests/chaos/chaos.py --seed $$s --bin $(BUILD) || fails=$$((fails + 1)); \
+	done; echo "chaos: $(SEEDS) seeds, $$fails failed"; [ $$fails = 0 ]
 
 clean:
 	rm -rf $(BUILD)

@@ -150,8 +150,8 @@ int cmd_status(int argc, char **argv)
 	    gather_seed(cfg_str(&c, "seed"), pw, (int)cfg_int(&c, "timeout-ms"), &snap) < 0)
 		goto done;
 	t = snap->views[0].topo;
-	printf("cluster_state: %s, slots assigned: %d, known nodes: %zu\n", snap->views[0].info.state_ok ? "ok" : "fail",
-	       snap->views[0].info.slots_assigned, t->nnodes);
+	printf("cluster_state: %s, slots assigned: %d, known nodes: %zu\n",
+	       snap->views[0].info.state_ok ? "ok" : "fail", snap->views[0].info.slots_assigned, t->nnodes);
 	for (size_t i = 0; i < t->nnodes; i++) {
 		const struct cluster_node *n = &t->nodes[i];
 		const struct node_view *v;
@@ -216,7 +216,8 @@ int cmd_bootstrap(int argc, char **argv)
 		}
 	} else if (!cfg_str(&c, "members") ||
 		   static_source_parse_list(cfg_str(&c, "members"), 6379, &ml, err, sizeof(err)) < 0) {
-		fprintf(stderr, "autoshard: %s\n", cfg_str(&c, "members") ? err : "--members or --members-file is required");
+		fprintf(stderr, "autoshard: %s\n",
+			cfg_str(&c, "members") ? err : "--members or --members-file is required");
 		rc = EXIT_USAGE;
 		goto done;
 	}
@@ -247,7 +248,7 @@ void cli_progress(const struct migrator_progress *p, void *arg)
 {
 	static int tty = -1;
 	double bytes = p->bytes_moved ? (double)p->bytes_moved
-				       : (arg ? *(const double *)arg * (double)p->keys_moved : 0);
+				      : (arg ? *(const double *)arg * (double)p->keys_moved : 0);
 	double secs = p->elapsed_ms / 1000.0;
 	double rate = secs > 0 ? (double)p->keys_moved / secs : 0;
 	double frac = p->slots_total ? (double)p->slots_done / (double)p->slots_total : 1;
@@ -261,12 +262,12 @@ void cli_progress(const struct migrator_progress *p, void *arg)
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[30] = '\0';
-		fprintf(stderr, "\r[%s] %zu/%zu slots  %llu keys  ~%.1f MB  %.0f keys/s  ETA %.0fs ", bar, p->slots_done,
-			p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, eta);
+		fprintf(stderr, "\r[%s] %zu/%zu slots  %llu keys  ~%.1f MB  %.0f keys/s  ETA %.0fs ", bar,
+			p->slots_done, p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, eta);
 		if (p->slots_done == p->slots_total)
 			fputc('\n', stderr);
 	} else {
-		fprintf(stderr, "progress: %zu/%zu slots, %llu keys, ~%.1f MB, %.0f keys/s, %.1fs elapsed\n", p->slots_done,
-			p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, secs);
+		fprintf(stderr, "progress: %zu/%zu slots, %llu keys, ~%.1f MB, %.0f keys/s, %.1fs elapsed\n",
+			p->slots_done, p->slots_total, (unsigned long long)p->keys_moved, bytes / 1e6, rate, secs);
 	}
 }

@@ -54,8 +54,6 @@ static int resolve_node(const struct topology *t, const char *spec)
 	return found;
 }
 
-
-
 struct keys_arg {
 	const struct cluster_snapshot *snap;
 	const struct topology *ref;
@@ -89,8 +87,8 @@ static void print_plan(const struct topology *t, const struct plan *p)
 	while (i < p->nmoves) {
 		size_t j = i;
 		int src = p->moves[i].src, dst = p->moves[i].dst;
-		printf("  %s:%d (%.8s) -> %s:%d (%.8s): ", t->nodes[src].ip, t->nodes[src].port,
-		       t->nodes[src].id, t->nodes[dst].ip, t->nodes[dst].port, t->nodes[dst].id);
+		printf("  %s:%d (%.8s) -> %s:%d (%.8s): ", t->nodes[src].ip, t->nodes[src].port, t->nodes[src].id,
+		       t->nodes[dst].ip, t->nodes[dst].port, t->nodes[dst].id);
 		while (j < p->nmoves && p->moves[j].src == src && p->moves[j].dst == dst)
 			j++;
 		/* ranges */
@@ -109,10 +107,9 @@ static void print_plan(const struct topology *t, const struct plan *p)
 	}
 	for (size_t k = 0; k < t->nnodes; k++)
 		if (p->target_slots && p->target_slots[k] >= 0)
-			printf("  after: %s:%d (%.8s) %d slots (now %d)\n", t->nodes[k].ip, t->nodes[k].port, t->nodes[k].id,
-			       p->target_slots[k], t->nodes[k].nslots);
+			printf("  after: %s:%d (%.8s) %d slots (now %d)\n", t->nodes[k].ip, t->nodes[k].port,
+			       t->nodes[k].id, p->target_slots[k], t->nodes[k].nslots);
 }
-
 
 /* After a drain: every replica of a drained master replicates a surviving
  * master (fewest replicas first), every other node forgets the drained ones
@@ -170,7 +167,8 @@ static int remove_drained(const struct hostport *seed, const char *pw, char *con
 			if (!(t->nodes[k].flags & NODE_MASTER) || t->nodes[k].nslots == 0)
 				continue;
 			for (size_t q = 0; q < t->nnodes; q++)
-				if ((t->nodes[q].flags & NODE_REPLICA) && !strcmp(t->nodes[q].master_id, t->nodes[k].id))
+				if ((t->nodes[q].flags & NODE_REPLICA) &&
+				    !strcmp(t->nodes[q].master_id, t->nodes[k].id))
 					n++;
 			if (best < 0 || n < bestn) {
 				best = (int)k;
@@ -302,9 +300,9 @@ again:
 		goto done;
 	}
 	for (size_t i = 0; i < snap->nviews; i++)
-		if (!snap->views[i].reachable) {
-			fprintf(stderr, "autoshard: %s; refusing to move slots while a node is unreachable\n",
-				snap->views[i].error);
+		if (!snap->views[i].reachable || !snap->views[i].topo) {
+			fprintf(stderr, "autoshard: %s; refusing to move slots while a node is %s\n",
+				snap->views[i].error, snap->views[i].reachable ? "not usable" : "unreachable");
 			goto done;
 		}
 	refi = cluster_pick_ref(snap, snap->nviews, 0);
@@ -334,7 +332,8 @@ again:
 			if (t->nodes[t->myself].nopen)
 				any_open = 1;
 		}
-		if (any_open && plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
+		if (any_open &&
+		    plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
 			free(views);
 			fprintf(stderr, "autoshard: open slots: %s\n", err);
 			goto done;

@@ -15,8 +15,7 @@ static int view_fill(struct node_view *v, const struct cluster_gather_opts *o)
 	char val[32];
 	int rc = -1;
 
-	n = node_connect(&v->addr, o->password, o->timeout_ms > 0 ? o->timeout_ms : 2000, v->error,
-			 sizeof(v->error));
+	n = node_connect(&v->addr, o->password, o->timeout_ms > 0 ? o->timeout_ms : 2000, v->error, sizeof(v->error));
 	if (!n)
 		goto done;
 	if (!(r = node_command(n, v->error, sizeof(v->error), "INFO cluster")))
@@ -192,8 +191,7 @@ int cluster_pick_ref(const struct cluster_snapshot *s, size_t n, int require_slo
 	return best;
 }
 
-int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why,
-		      size_t whylen)
+int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why, size_t whylen)
 {
 	for (size_t i = 0; i < n && i < s->nviews; i++) {
 		const struct node_view *v = &s->views[i];

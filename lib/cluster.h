@@ -48,8 +48,7 @@ int cluster_pick_ref(const struct cluster_snapshot *s, size_t n, int require_slo
  * slot S"). Moves wait for this: a master that just joined is not ok for a
  * rejoin delay, and one that opens a slot before it knows the owner never
  * learns it (importing slots ignore ownership updates). */
-int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why,
-		      size_t whylen);
+int cluster_converged(const struct cluster_snapshot *s, size_t n, const struct topology *ref, char *why, size_t whylen);
 /* View of the node with this id (its own view), or NULL. */
 const struct node_view *cluster_view_by_id(const struct cluster_snapshot *s, const char *id);
 

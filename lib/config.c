@@ -29,16 +29,16 @@ static int enum_ok(const char *enums, const char *v)
 	return 0;
 }
 
-static int set_value(struct cfg_value *v, const struct cfg_option *o, const char *text, const char *origin,
-		     char *err, size_t errlen)
+static int set_value(struct cfg_value *v, const struct cfg_option *o, const char *text, const char *origin, char *err,
+		     size_t errlen)
 {
-	char *dup;
+	char *dup, shown[48];
 
 	switch (o->type) {
 	case CFG_INT:
 		if (parse_int(text, o->min, o->max, &v->num) < 0)
-			return seterr(err, errlen, "%s %s: '%.40s' is not a number from %lld to %lld", origin, o->name,
-				      text, o->min, o->max);
+			return seterr(err, errlen, "%s %s: '%s' is not a number from %lld to %lld", origin, o->name,
+				      printable(shown, sizeof(shown), text, strlen(text)), o->min, o->max);
 		break;
 	case CFG_BOOL:
 		if (!strcmp(text, "1") || !strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
@@ -46,11 +46,13 @@ static int set_value(struct cfg_value *v, const struct cfg_option *o, const char
 		else if (!strcmp(text, "0") || !strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off"))
 			v->num = 0;
 		else
-			return seterr(err, errlen, "%s %s: '%.40s' is not true or false", origin, o->name, text);
+			return seterr(err, errlen, "%s %s: '%s' is not true or false", origin, o->name,
+				      printable(shown, sizeof(shown), text, strlen(text)));
 		break;
 	case CFG_ENUM:
 		if (!enum_ok(o->enums, text))
-			return seterr(err, errlen, "%s %s: '%.40s' is not one of %s", origin, o->name, text, o->enums);
+			return seterr(err, errlen, "%s %s: '%s' is not one of %s", origin, o->name,
+				      printable(shown, sizeof(shown), text, strlen(text)), o->enums);
 		break;
 	case CFG_STRING:
 	case CFG_LIST:
@@ -79,7 +81,7 @@ static int set_value(struct cfg_value *v, const struct cfg_option *o, const char
 int cfg_parse(struct cfg *c, const struct cfg_option *opts, size_t nopts, int argc, char **argv, char *err,
 	      size_t errlen)
 {
-	char origin[96];
+	char origin[96], shown[48];
 
 	memset(c, 0, sizeof(*c));
 	c->opts = opts;
@@ -102,7 +104,8 @@ int cfg_parse(struct cfg *c, const struct cfg_option *opts, size_t nopts, int ar
 					c->help = 1;
 					continue;
 				}
-				seterr(err, errlen, "unknown option '%.40s' (see --help)", a);
+				seterr(err, errlen, "unknown option '%s' (see --help)",
+				       printable(shown, sizeof(shown), a, strlen(a)));
 				goto fail;
 			}
 			c->args[c->nargs++] = argv[i];
@@ -120,8 +123,8 @@ int cfg_parse(struct cfg *c, const struct cfg_option *opts, size_t nopts, int ar
 		eq = strchr(a, '=');
 		k = find_opt(opts, nopts, a, eq ? (size_t)(eq - a) : strlen(a));
 		if (k < 0) {
-			seterr(err, errlen, "unknown option '--%.*s' (see --help)", (int)(eq ? (size_t)(eq - a) : strlen(a)),
-			       a);
+			seterr(err, errlen, "unknown option '--%.*s' (see --help)",
+			       (int)(eq ? (size_t)(eq - a) : strlen(a)), a);
 			goto fail;
 		}
 		if (eq) {
@@ -198,7 +201,10 @@ long long cfg_int(const struct cfg *c, const char *name)
 	return v ? v->num : 0;
 }
 
-int cfg_bool(const struct cfg *c, const char *name) { return (int)cfg_int(c, name); }
+int cfg_bool(const struct cfg *c, const char *name)
+{
+	return (int)cfg_int(c, name);
+}
 
 int cfg_isset(const struct cfg *c, const char *name)
 {
@@ -212,8 +218,10 @@ void cfg_usage(FILE *f, const char *synopsis, const struct cfg_option *opts, siz
 	fprintf(f, "usage: %s\n\noptions:\n", synopsis);
 	for (size_t k = 0; k < nopts; k++) {
 		char flag[64];
-		const char *arg = opts[k].type == CFG_BOOL ? "" : opts[k].type == CFG_INT ? " N"
-							   : opts[k].type == CFG_ENUM ? " WORD" : " VALUE";
+		const char *arg = opts[k].type == CFG_BOOL   ? ""
+				  : opts[k].type == CFG_INT  ? " N"
+				  : opts[k].type == CFG_ENUM ? " WORD"
+							     : " VALUE";
 		snprintf(flag, sizeof(flag), "--%s%s", opts[k].name, arg);
 		fprintf(f, "  %-28s %s", flag, opts[k].help);
 		if (opts[k].type == CFG_ENUM)
@@ -228,8 +236,8 @@ void cfg_usage(FILE *f, const char *synopsis, const struct cfg_option *opts, siz
 			fprintf(f, " [env %s]", opts[k].env);
 		fputc('\n', f);
 	}
-	fprintf(f, "  %-28s %s\n  %-28s %s\n", "--check-config", "print the effective configuration and exit",
-		"--help", "this text");
+	fprintf(f, "  %-28s %s\n  %-28s %s\n", "--check-config", "print the effective configuration and exit", "--help",
+		"this text");
 }
 
 void cfg_print(FILE *f, const struct cfg *c)

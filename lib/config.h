@@ -12,19 +12,19 @@
 enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_ENUM, CFG_LIST };
 
 struct cfg_option {
-	const char *name;  /* flag name without "--" */
+	const char *name; /* flag name without "--" */
 	enum cfg_type type;
 	long long min, max; /* CFG_INT bounds */
-	const char *def;   /* default as text, NULL for none */
-	const char *env;   /* environment variable, NULL for none */
-	const char *enums; /* CFG_ENUM: "a|b|c" */
+	const char *def;    /* default as text, NULL for none */
+	const char *env;    /* environment variable, NULL for none */
+	const char *enums;  /* CFG_ENUM: "a|b|c" */
 	const char *help;
 };
 
 struct cfg_value {
-	char *str;  /* owned; text of the value (last one for LIST) */
+	char *str; /* owned; text of the value (last one for LIST) */
 	long long num;
-	int set;    /* from flag or environment (not default) */
+	int set;     /* from flag or environment (not default) */
 	char **list; /* CFG_LIST: every value, owned */
 	size_t nlist;
 };
@@ -32,8 +32,8 @@ struct cfg_value {
 struct cfg {
 	const struct cfg_option *opts; /* borrowed table */
 	size_t nopts;
-	struct cfg_value *vals;        /* owned, one per option */
-	char **args;                   /* positional arguments (borrowed from argv) */
+	struct cfg_value *vals; /* owned, one per option */
+	char **args;            /* positional arguments (borrowed from argv) */
 	int nargs;
 	int help, check_config;
 };

@@ -31,12 +31,12 @@ struct ev_file {
 };
 
 struct ev_timer {
-	int64_t when;     /* monotonic ms */
-	uint64_t seq;     /* creation order; ties and same-pass guard */
-	uint32_t gen;     /* bumped on free; part of the id */
-	int heap_pos;     /* index in heap, TIMER_FREE or TIMER_RUNNING */
-	int deleted;      /* deleted by its own callback while running */
-	int next_free;    /* free list link (slab index), -1 ends */
+	int64_t when;  /* monotonic ms */
+	uint64_t seq;  /* creation order; ties and same-pass guard */
+	uint32_t gen;  /* bumped on free; part of the id */
+	int heap_pos;  /* index in heap, TIMER_FREE or TIMER_RUNNING */
+	int deleted;   /* deleted by its own callback while running */
+	int next_free; /* free list link (slab index), -1 ends */
 	ev_timer_cb *cb;
 	void *arg;
 };

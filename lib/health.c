@@ -34,10 +34,10 @@ struct vinfo {
 	const struct topology *t;
 	struct idref *sorted; /* non-handshake nodes, by id */
 	size_t nsorted;
-	int *rank;            /* node index -> position in sorted, -1 handshake */
+	int *rank; /* node index -> position in sorted, -1 handshake */
 	uint64_t hash;
-	size_t group;         /* index (in the vinfo array) of its group's first view */
-	size_t members;       /* for a group's first view: views in the group */
+	size_t group;   /* index (in the vinfo array) of its group's first view */
+	size_t members; /* for a group's first view: views in the group */
 	char name[NAME_MAX_LEN];
 };
 
@@ -320,8 +320,8 @@ static void report_slot_disagreement(struct problems *p, const struct vinfo *v, 
 	if (start == end)
 		problem(p, "node %s sees slot %d owned by %s but node %s sees %s", v->name, start, oa, m->name, ob);
 	else
-		problem(p, "node %s sees slots %d-%d owned by %s but node %s sees %s", v->name, start, end, oa,
-			m->name, ob);
+		problem(p, "node %s sees slots %d-%d owned by %s but node %s sees %s", v->name, start, end, oa, m->name,
+			ob);
 }
 
 /* Everything on which view v differs from the majority view m. */
@@ -448,9 +448,8 @@ static int has_view(const struct cluster_snapshot *s, const struct cluster_node 
 				return 1;
 			continue;
 		}
-		if (v->addr.port == n->port &&
-		    ((n->ip[0] && strcmp(v->addr.host, n->ip) == 0) ||
-		     (n->hostname[0] && strcmp(v->addr.host, n->hostname) == 0)))
+		if (v->addr.port == n->port && ((n->ip[0] && strcmp(v->addr.host, n->ip) == 0) ||
+						(n->hostname[0] && strcmp(v->addr.host, n->hostname) == 0)))
 			return 1;
 	}
 	return 0;
@@ -478,8 +477,9 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 				nrep++;
 		}
 		if (nrep != e->replicas_per_master)
-			problem(p, "master %s has %d replica%s, expected %d", member_name(m, m->sorted[k].idx, who, sizeof(who)),
-				nrep, nrep == 1 ? "" : "s", e->replicas_per_master);
+			problem(p, "master %s has %d replica%s, expected %d",
+				member_name(m, m->sorted[k].idx, who, sizeof(who)), nrep, nrep == 1 ? "" : "s",
+				e->replicas_per_master);
 	}
 }
 

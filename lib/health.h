@@ -12,20 +12,20 @@
 #include "cluster.h"
 
 struct health_expect {
-	int masters;          /* masters owning slots; 0 = any */
+	int masters;             /* masters owning slots; 0 = any */
 	int replicas_per_master; /* -1 = any */
-	int nodes;            /* total nodes; 0 = any */
+	int nodes;               /* total nodes; 0 = any */
 };
 
 /* Counts come from the majority view: the node set, roles and slot owners
  * that most usable nodes agree on (ties: the view gathered first). Handshake
  * nodes are not counted. */
 struct health_report {
-	char **problems;      /* owned; one line each, naming the node/slot concerned */
+	char **problems; /* owned; one line each, naming the node/slot concerned */
 	size_t nproblems;
 	int masters, replicas, nodes;
 	int slots_covered;
-	int open_slots;       /* distinct slots MIGRATING/IMPORTING on any node */
+	int open_slots; /* distinct slots MIGRATING/IMPORTING on any node */
 };
 
 /* Always fills *r (caller frees with health_report_free); returns 0 if healthy,

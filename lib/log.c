@@ -20,8 +20,14 @@ void log_init(const char *prog, enum log_level level, int json)
 	log_json = json;
 }
 
-void log_set_level(enum log_level level) { log_level = level; }
-enum log_level log_get_level(void) { return log_level; }
+void log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+enum log_level log_get_level(void)
+{
+	return log_level;
+}
 
 int log_level_parse(const char *s, enum log_level *out)
 {
@@ -49,6 +55,8 @@ static void json_escape(FILE *f, const char *s)
 }
 
 static void log_emit(enum log_level level, const char *fmt, va_list ap, const char *suffix)
+	__attribute__((format(printf, 2, 0)));
+static void log_emit(enum log_level level, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *lvl[] = {"error", "warn", "info", "debug"};
 	char msg[2048];
@@ -61,11 +69,11 @@ static void log_emit(enum log_level level, const char *fmt, va_list ap, const ch
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
 	if (log_json) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%d,\"msg\":\"", ts,
-			lvl[level], log_prog, (int)getpid());
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%d,\"msg\":\"", ts, lvl[level],
+			log_prog, (int)getpid());
 		json_escape(stderr, msg);
 		if (suffix) {
 			fputs(": ", stderr);
@@ -90,13 +98,13 @@ void log_warn(const char *fmt, ...)
 	errno = saved;
 }
 
-#define LOG_FN(name, level)                          \
-	void name(const char *fmt, ...)              \
-	{                                            \
-		va_list ap;                          \
-		va_start(ap, fmt);                   \
-		log_emit(level, fmt, ap, NULL);      \
-		va_end(ap);                          \
+#define LOG_FN(name, level)                     \
+	void name(const char *fmt, ...)         \
+	{                                       \
+		va_list ap;                     \
+		va_start(ap, fmt);              \
+		log_emit(level, fmt, ap, NULL); \
+		va_end(ap);                     \
 	}
 LOG_FN(log_warnx, LOG_LEVEL_WARN)
 LOG_FN(log_info, LOG_LEVEL_INFO)

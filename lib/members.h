@@ -10,8 +10,8 @@
 #define MEMBERS_MAX 1000
 
 struct member {
-	struct hostport addr;   /* where to reach the instance */
-	char host[HOST_MAX];    /* failure domain for anti-affinity (machine/zone); default addr.host */
+	struct hostport addr; /* where to reach the instance */
+	char host[HOST_MAX];  /* failure domain for anti-affinity (machine/zone); default addr.host */
 };
 
 struct member_list {

@@ -60,14 +60,14 @@
 #define DEFAULT_PROGRESS_INTERVAL_MS 250
 #define DEFAULT_SETSLOT_BATCH 128
 #define DEFAULT_CONTROL_CONNECTIONS 16
-#define FD_RESERVE 64          /* file descriptors left to the rest of the process */
+#define FD_RESERVE 64 /* file descriptors left to the rest of the process */
 #define DEFAULT_FINISH_DELAY_MS 100
-#define LOOSE_IN_FLIGHT 256    /* SETOWNER/ROLLBACK tasks running at once */
-#define RETRY_DELAY_MS 50      /* after TRYAGAIN or IOERR */
-#define MAX_TRYAGAIN 200       /* per slot: 10 s of TRYAGAIN or CLUSTERDOWN */
-#define MAX_IOERR 3            /* per slot */
-#define MAX_BUSYKEY 3          /* per slot, with REPLACE already on */
-#define ERRMSG_MAX 200         /* bytes of a server reply quoted in an error */
+#define LOOSE_IN_FLIGHT 256 /* SETOWNER/ROLLBACK tasks running at once */
+#define RETRY_DELAY_MS 50   /* after TRYAGAIN or IOERR */
+#define MAX_TRYAGAIN 200    /* per slot: 10 s of TRYAGAIN or CLUSTERDOWN */
+#define MAX_IOERR 3         /* per slot */
+#define MAX_BUSYKEY 3       /* per slot, with REPLACE already on */
+#define ERRMSG_MAX 200      /* bytes of a server reply quoted in an error */
 
 enum conn_role { CONN_CONTROL, CONN_MIGRATE };
 
@@ -117,13 +117,13 @@ struct mslot {
 	const struct migrate_task *task;
 	struct mpair *pair; /* NULL for SETOWNER/ROLLBACK */
 	enum slot_state state;
-	int pending;        /* replies still expected (OWNER_ALL, STABLE) */
-	int replace;        /* next MIGRATE carries REPLACE */
-	int retry;          /* last MIGRATE asked for a retry: skip the next GETKEYS reply */
+	int pending; /* replies still expected (OWNER_ALL, STABLE) */
+	int replace; /* next MIGRATE carries REPLACE */
+	int retry;   /* last MIGRATE asked for a retry: skip the next GETKEYS reply */
 	int tryagains, ioerrs, busykeys;
-	int64_t timer;      /* retry timer id, 0 none */
+	int64_t timer; /* retry timer id, 0 none */
 	struct mrun *run;
-	struct mslot *link; /* in its pair's open queue, or its target's finish queue */
+	struct mslot *link;   /* in its pair's open queue, or its target's finish queue */
 	struct mbatch *batch; /* its finish batch while in OWNER_DST, else NULL */
 };
 
@@ -137,10 +137,10 @@ struct mpair {
 	int src, dst;
 	struct mslot **slots; /* in task order */
 	size_t nslots, next;
-	int opening;           /* slots in IMPORTING or MIGRATING */
+	int opening;            /* slots in IMPORTING or MIGRATING */
 	struct slot_queue open; /* slots in OPEN, in task order */
-	int moving;            /* slots in MOVING or RETRY (at most slots_in_flight) */
-	int finishing;         /* slots in OWNER_DST..OWNER_ALL */
+	int moving;             /* slots in MOVING or RETRY (at most slots_in_flight) */
+	int finishing;          /* slots in OWNER_DST..OWNER_ALL */
 	int active, done;
 };
 
@@ -150,8 +150,8 @@ struct mreq {
 	struct mslot *slot; /* NULL for AUTH */
 	enum req_kind kind;
 	int64_t sent_ms;
-	int nkeys;          /* MIGRATE: keys in the batch */
-	int node;           /* SETSLOT NODE/STABLE: the node it went to */
+	int nkeys; /* MIGRATE: keys in the batch */
+	int node;  /* SETSLOT NODE/STABLE: the node it went to */
 };
 
 struct mconn {
@@ -191,10 +191,10 @@ struct mrun {
 	struct migrator_opts o;
 	struct migrator_stats *stats;
 
-	struct mconn *ctl; /* [nnodes * nctl]: node i owns ctl[i * nctl .. + nctl - 1] */
-	int nctl;          /* control connections per node */
-	unsigned *ctl_next; /* [nnodes]: round robin over a node's control connections */
-	struct mconn *mig; /* [nnodes]; ac NULL for nodes that are no source */
+	struct mconn *ctl;   /* [nnodes * nctl]: node i owns ctl[i * nctl .. + nctl - 1] */
+	int nctl;            /* control connections per node */
+	unsigned *ctl_next;  /* [nnodes]: round robin over a node's control connections */
+	struct mconn *mig;   /* [nnodes]; ac NULL for nodes that are no source */
 	struct mfinish *fin; /* [nnodes] */
 
 	struct mslot *slots; /* [nslots], one per task */
@@ -210,7 +210,7 @@ struct mrun {
 	const char **argv; /* MIGRATE scratch */
 	size_t *argvlen;
 	size_t argcap;
-	char *fmt;         /* RESP encoding scratch */
+	char *fmt; /* RESP encoding scratch */
 	size_t fmtcap;
 	char timeout_str[24];
 
@@ -266,6 +266,9 @@ static int reply_has(const redisReply *r, const char *needle)
 }
 
 /* A short description of an unexpected reply, for error messages. */
+/* The reply's text for a message. Bytes outside printable ASCII are turned
+ * into '?' in place (the reply is ours and only read for messages and
+ * prefixes afterwards), so a server's text cannot add lines to a log. */
 static const char *reply_desc(const redisReply *r)
 {
 	if (!r)
@@ -273,7 +276,12 @@ static const char *reply_desc(const redisReply *r)
 	switch (r->type) {
 	case REDIS_REPLY_ERROR:
 	case REDIS_REPLY_STATUS:
-		return r->str ? r->str : "";
+		if (!r->str)
+			return "";
+		for (size_t i = 0; i < r->len; i++)
+			if ((unsigned char)r->str[i] < 0x20 || (unsigned char)r->str[i] >= 0x7f)
+				r->str[i] = '?';
+		return r->str;
 	case REDIS_REPLY_INTEGER:
 		return "unexpected integer reply";
 	case REDIS_REPLY_ARRAY:
@@ -1394,9 +1402,8 @@ static void run_free(struct mrun *run)
 	free(run->fmt);
 }
 
-int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes,
-		 const struct migrate_task *tasks, size_t ntasks, const struct migrator_opts *o,
-		 struct migrator_stats *stats, char *err, size_t errlen)
+int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes, const struct migrate_task *tasks,
+		 size_t ntasks, const struct migrator_opts *o, struct migrator_stats *stats, char *err, size_t errlen)
 {
 	struct migrator_stats dummy;
 	struct mrun run;
@@ -1437,8 +1444,8 @@ int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t n
 	run.argcap = (size_t)run.o.keys_per_batch + 16;
 	run.argv = calloc(run.argcap, sizeof(*run.argv));
 	run.argvlen = calloc(run.argcap, sizeof(*run.argvlen));
-	if (!run.slots || !run.ctl || !run.ctl_next || !run.mig || !run.fin || !run.src_busy || !run.argv || !run.argvlen ||
-	    build_pairs(&run, tasks, ntasks) < 0) {
+	if (!run.slots || !run.ctl || !run.ctl_next || !run.mig || !run.fin || !run.src_busy || !run.argv ||
+	    !run.argvlen || build_pairs(&run, tasks, ntasks) < 0) {
 		seterr(err, errlen, "out of memory");
 		goto out;
 	}

@@ -43,25 +43,25 @@ struct migrate_task {
 struct migrator_progress {
 	size_t slots_total, slots_done;
 	uint64_t keys_moved;
-	uint64_t bytes_moved;   /* approximate (sum of MIGRATEd key payload estimates; 0 if unknown) */
+	uint64_t bytes_moved; /* approximate (sum of MIGRATEd key payload estimates; 0 if unknown) */
 	int64_t elapsed_ms;
-	const char *phase;      /* "migrating", "finishing", ... (static string) */
+	const char *phase; /* "migrating", "finishing", ... (static string) */
 };
 
 typedef void migrator_progress_cb(const struct migrator_progress *p, void *arg);
 
 struct migrator_opts {
-	const char *password;   /* borrowed; AUTH for every connection and MIGRATE AUTH; may be NULL */
-	int slots_in_flight;    /* per source->target pair; default 16 */
-	int keys_per_batch;     /* GETKEYSINSLOT count / MIGRATE KEYS batch; default 1000 */
-	int migrate_timeout_ms; /* MIGRATE timeout argument; default 10000 */
-	int command_timeout_ms; /* a reply not seen by then fails the run; default 30000 */
-	int max_pairs;          /* concurrent pairs (0 = all); a node is in at most one pair as source */
-	int setslot_batch;      /* slots per SETSLOT pipeline (open waves, finish batches); default 128 */
-	int control_connections; /* per node, for SETSLOT; default 16, fewer when the open-file
+	const char *password;           /* borrowed; AUTH for every connection and MIGRATE AUTH; may be NULL */
+	int slots_in_flight;            /* per source->target pair; default 16 */
+	int keys_per_batch;             /* GETKEYSINSLOT count / MIGRATE KEYS batch; default 1000 */
+	int migrate_timeout_ms;         /* MIGRATE timeout argument; default 10000 */
+	int command_timeout_ms;         /* a reply not seen by then fails the run; default 30000 */
+	int max_pairs;                  /* concurrent pairs (0 = all); a node is in at most one pair as source */
+	int setslot_batch;              /* slots per SETSLOT pipeline (open waves, finish batches); default 128 */
+	int control_connections;        /* per node, for SETSLOT; default 16, fewer when the open-file
 				  * limit requires (Valkey 8 holds each SETSLOT on a primary
 				  * with replicas, and its connection, until they ack it) */
-	int finish_delay_ms;    /* a slot whose keys moved waits at most this long for its batch's
+	int finish_delay_ms;            /* a slot whose keys moved waits at most this long for its batch's
 				 * SETSLOT NODE; default 100 (0 = default; -1 = no wait) */
 	migrator_progress_cb *progress; /* called at most every progress_interval_ms and at the end */
 	void *progress_arg;
@@ -69,11 +69,11 @@ struct migrator_opts {
 };
 
 struct migrator_stats {
-	size_t slots_moved;     /* MOVE and SETOWNER tasks finished (ROLLBACK not counted) */
-	uint64_t keys_moved;    /* keys in MIGRATE batches that replied OK */
+	size_t slots_moved;  /* MOVE and SETOWNER tasks finished (ROLLBACK not counted) */
+	uint64_t keys_moved; /* keys in MIGRATE batches that replied OK */
 	uint64_t busykey_retries, tryagain_retries;
-	uint64_t ioerr_retries;  /* MIGRATE -IOERR, retried with REPLACE */
-	uint64_t nokey_replies;  /* MIGRATE +NOKEY: the batch's keys vanished */
+	uint64_t ioerr_retries; /* MIGRATE -IOERR, retried with REPLACE */
+	uint64_t nokey_replies; /* MIGRATE +NOKEY: the batch's keys vanished */
 	uint64_t migrate_commands, setslot_commands;
 	uint64_t setslot_errors_ignored; /* SETSLOT NODE refused by a bystander master (gossip repairs it) */
 	int64_t elapsed_ms;
@@ -94,8 +94,7 @@ struct migrator_stats {
  * rounds stay ordered).
  * The program must ignore SIGPIPE (hiredis writes with write(2)). An error
  * never contains the password. */
-int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes,
-		 const struct migrate_task *tasks, size_t ntasks, const struct migrator_opts *o,
-		 struct migrator_stats *stats, char *err, size_t errlen);
+int migrator_run(struct evloop *loop, const struct migrate_node *nodes, size_t nnodes, const struct migrate_task *tasks,
+		 size_t ntasks, const struct migrator_opts *o, struct migrator_stats *stats, char *err, size_t errlen);
 
 #endif

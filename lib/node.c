@@ -37,8 +37,11 @@ static redisReply *check_reply(struct node_conn *n, redisReply *r, const char *l
 		if (strncmp(r->str, "NOAUTH", 6) == 0)
 			seterr(err, errlen, "node %s: %s: server requires a password (set --password-file)", n->name,
 			       label);
-		else
-			seterr(err, errlen, "node %s: %s: %.200s", n->name, label, r->str);
+		else {
+			char shown[208];
+			seterr(err, errlen, "node %s: %s: %s", n->name, label,
+			       printable(shown, sizeof(shown), r->str, r->len));
+		}
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -110,8 +113,7 @@ redisReply *node_command(struct node_conn *n, char *err, size_t errlen, const ch
 
 	command_label(fmt, label, sizeof(label));
 	if (n->ctx->err)
-		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr),
-		       NULL;
+		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr), NULL;
 	va_start(ap, fmt);
 	r = redisvCommand(n->ctx, fmt, ap);
 	va_end(ap);
@@ -130,8 +132,7 @@ redisReply *node_command_argv(struct node_conn *n, char *err, size_t errlen, int
 	memcpy(label, argv[0], l);
 	label[l] = '\0';
 	if (n->ctx->err)
-		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr),
-		       NULL;
+		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr), NULL;
 	r = redisCommandArgv(n->ctx, argc, argv, argvlen);
 	return check_reply(n, r, label, err, errlen);
 }

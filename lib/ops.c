@@ -12,7 +12,7 @@ int op_meet(struct node_conn *n, const char *ip, int port, char *err, size_t err
 int op_addslots(struct node_conn *n, const struct slot_range *r, size_t nr, char *err, size_t errlen)
 {
 	const char **argv = NULL;
-	char (*nums)[8] = NULL;
+	char(*nums)[8] = NULL;
 	redisReply *rep = NULL;
 	int rc = -1;
 

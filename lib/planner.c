@@ -19,7 +19,7 @@
 struct node_index {
 	const struct cluster_node **by_id; /* owned; sorted by id */
 	size_t n;
-	const struct cluster_node *base;   /* borrowed: topology nodes */
+	const struct cluster_node *base; /* borrowed: topology nodes */
 };
 
 static int cmp_node_ptr_by_id(const void *a, const void *b)
@@ -89,12 +89,12 @@ static int node_index_find(const struct node_index *ni, const char *id)
 #define WEIGHT_MAX 1e6
 
 struct member {
-	int idx;        /* topology node index */
-	const char *id; /* borrowed */
+	int idx;         /* topology node index */
+	const char *id;  /* borrowed */
 	long long units; /* weight in 1/WEIGHT_UNITS_PER_1; 0 means draining */
-	int cur;        /* slots owned now */
-	int target;     /* slots after the plan */
-	long long rem;  /* remainder of total * units / sum of units */
+	int cur;         /* slots owned now */
+	int target;      /* slots after the plan */
+	long long rem;   /* remainder of total * units / sum of units */
 };
 
 struct run {
@@ -540,10 +540,10 @@ struct fix_ctx {
 	const struct topology *ref;
 	const struct topology *const *views;
 	size_t nviews;
-	int **vmap;         /* per view: view node index -> ref index (-1 unknown) */
-	int *view_of;       /* per ref node: index of its own view, -1 if none */
-	int *nclaim;        /* per slot: masters claiming it in their own view */
-	int (*claimer)[2];  /* per slot: the first two of them */
+	int **vmap;        /* per view: view node index -> ref index (-1 unknown) */
+	int *view_of;      /* per ref node: index of its own view, -1 if none */
+	int *nclaim;       /* per slot: masters claiming it in their own view */
+	int (*claimer)[2]; /* per slot: the first two of them */
 	keys_in_slot_fn *keys_in_slot;
 	void *arg;
 	char *err;
@@ -616,21 +616,23 @@ static int decide_conflict(const struct fix_ctx *c, int slot, const struct open_
 					      slot, ref_id(c, a), ref_id(c, b));
 			win = ea > eb ? a : b;
 		} else {
-			return seterr(c->err, c->errlen, "slot %d: claimed by %s and %s and both hold keys: fix by hand",
-				      slot, ref_id(c, a), ref_id(c, b));
+			return seterr(c->err, c->errlen,
+				      "slot %d: claimed by %s and %s and both hold keys: fix by hand", slot,
+				      ref_id(c, a), ref_id(c, b));
 		}
 	}
 	lose = win == a ? b : a;
 	for (i = 0; i < ne; i++)
 		if (e[i].importing && !(e[i].node == win && e[i].peer == lose))
-			return seterr(c->err, c->errlen, "slot %d: claimed by %s and %s, and %s is IMPORTING from %s: fix by hand",
-				      slot, ref_id(c, a), ref_id(c, b), ref_id(c, e[i].node), ref_id(c, e[i].peer));
+			return seterr(c->err, c->errlen,
+				      "slot %d: claimed by %s and %s, and %s is IMPORTING from %s: fix by hand", slot,
+				      ref_id(c, a), ref_id(c, b), ref_id(c, e[i].node), ref_id(c, e[i].peer));
 	kl = lose == a ? ka : kb;
 	if (kl < 0 && count_keys(c, lose, slot, &kl) < 0)
 		return -1;
 	if (kl > 0)
-		return seterr(c->err, c->errlen, "slot %d: %s claims it but %s still holds %lld keys: fix by hand", slot,
-			      ref_id(c, win), ref_id(c, lose), kl);
+		return seterr(c->err, c->errlen, "slot %d: %s claims it but %s still holds %lld keys: fix by hand",
+			      slot, ref_id(c, win), ref_id(c, lose), kl);
 	fix->kind = FIX_SETOWNER;
 	fix->src = lose;
 	fix->dst = win;
@@ -666,7 +668,8 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 		for (vi = 0; vi < c->nviews; vi++) {
 			int x = view_owner(c, vi, slot);
 
-			if (x < 0 || x == owner || c->view_of[x] < 0 || view_owner(c, (size_t)c->view_of[x], slot) != owner)
+			if (x < 0 || x == owner || c->view_of[x] < 0 ||
+			    view_owner(c, (size_t)c->view_of[x], slot) != owner)
 				continue;
 			if (former < 0 || strcmp(ref_id(c, x), ref_id(c, former)) < 0)
 				former = x;
@@ -686,8 +689,9 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 	for (i = 0; i < ne; i++) {
 		if (e[i].importing) {
 			if (imp_node >= 0 && imp_node != e[i].node)
-				return seterr(c->err, c->errlen, "slot %d: both %s and %s are IMPORTING it: fix by hand",
-					      slot, ref_id(c, imp_node), ref_id(c, e[i].node));
+				return seterr(c->err, c->errlen,
+					      "slot %d: both %s and %s are IMPORTING it: fix by hand", slot,
+					      ref_id(c, imp_node), ref_id(c, e[i].node));
 			imp_node = e[i].node;
 		} else if (e[i].node != owner) {
 			/* The move finished on the target and the new owner reached
@@ -705,14 +709,14 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 	}
 	if (stale_src >= 0) {
 		if (mig_to >= 0 || (imp_node >= 0 && imp_node != owner))
-			return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it but %s owns it: fix by hand", slot,
-				      ref_id(c, stale_src), ref_id(c, owner));
+			return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it but %s owns it: fix by hand",
+				      slot, ref_id(c, stale_src), ref_id(c, owner));
 		if (count_keys(c, stale_src, slot, &keys) < 0)
 			return -1;
 		if (keys != 0)
 			return seterr(c->err, c->errlen,
-				      "slot %d: %s owns it but %s is still MIGRATING it with %lld keys: fix by hand", slot,
-				      ref_id(c, owner), ref_id(c, stale_src), keys);
+				      "slot %d: %s owns it but %s is still MIGRATING it with %lld keys: fix by hand",
+				      slot, ref_id(c, owner), ref_id(c, stale_src), keys);
 		fix->kind = FIX_SETOWNER;
 		fix->src = stale_src;
 		fix->dst = owner;
@@ -723,8 +727,9 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 			return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it to itself: fix by hand", slot,
 				      ref_id(c, owner));
 		if (imp_node >= 0 && imp_node != mig_to)
-			return seterr(c->err, c->errlen, "slot %d: %s is MIGRATING it to %s but %s is IMPORTING it: fix by hand",
-				      slot, ref_id(c, owner), ref_id(c, mig_to), ref_id(c, imp_node));
+			return seterr(c->err, c->errlen,
+				      "slot %d: %s is MIGRATING it to %s but %s is IMPORTING it: fix by hand", slot,
+				      ref_id(c, owner), ref_id(c, mig_to), ref_id(c, imp_node));
 		fix->kind = FIX_FINISH;
 		fix->src = owner;
 		fix->dst = mig_to;
@@ -822,8 +827,9 @@ int plan_fix_open_slots(const struct topology *ref, const struct topology *const
 				goto fail;
 			}
 			if ((peer = node_index_find(&ni, os->peer_id)) < 0) {
-				seterr(err, errlen, "slot %d: node %s is %s node %s which is not in the topology", os->slot,
-				       me->id, os->importing ? "IMPORTING from" : "MIGRATING to", os->peer_id);
+				seterr(err, errlen, "slot %d: node %s is %s node %s which is not in the topology",
+				       os->slot, me->id, os->importing ? "IMPORTING from" : "MIGRATING to",
+				       os->peer_id);
 				goto fail;
 			}
 			if (nent == capent) {
@@ -858,7 +864,7 @@ int plan_fix_open_slots(const struct topology *ref, const struct topology *const
 
 		while (ei < nent && ent[ei].slot == s)
 			ei++;
-		if (decide_slot(&c, s, ent + e0, ei - e0, &fixes[nfix], &have) < 0)
+		if (decide_slot(&c, s, nent ? ent + e0 : NULL, ei - e0, &fixes[nfix], &have) < 0)
 			goto fail;
 		nfix += (size_t)have;
 	}

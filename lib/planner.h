@@ -16,13 +16,13 @@ struct plan_weight {
 };
 
 struct plan_opts {
-	int use_empty_masters;            /* masters with no slots take part */
+	int use_empty_masters;             /* masters with no slots take part */
 	const struct plan_weight *weights; /* optional per-node weights (default 1) */
 	size_t nweights;
-	const char *const *drain_ids;     /* masters to empty completely (weight 0);
+	const char *const *drain_ids; /* masters to empty completely (weight 0);
 	                                     they take part even when already empty */
 	size_t ndrain;
-	const char *const *exclude_ids;   /* masters that must neither give nor receive
+	const char *const *exclude_ids; /* masters that must neither give nor receive
 	                                     (e.g. failing); their slots stay put */
 	size_t nexclude;
 };
@@ -36,8 +36,8 @@ struct slot_move {
 struct plan {
 	struct slot_move *moves; /* owned; grouped by (src,dst) pair, slots ascending */
 	size_t nmoves;
-	int nmasters;            /* masters that take part */
-	int *target_slots;       /* owned; per topology node index: slots it should own after
+	int nmasters;      /* masters that take part */
+	int *target_slots; /* owned; per topology node index: slots it should own after
 	                            the plan (-1 for nodes not taking part) */
 };
 
@@ -101,7 +101,7 @@ struct slot_fix {
  * sorted by slot (NULL when *nout is 0); caller frees *out with free(). */
 typedef long long keys_in_slot_fn(void *arg, int node_index, int slot);
 int plan_fix_open_slots(const struct topology *ref, const struct topology *const *views, size_t nviews,
-			keys_in_slot_fn *keys_in_slot, void *arg, struct slot_fix **out, size_t *nout,
-			char *err, size_t errlen);
+			keys_in_slot_fn *keys_in_slot, void *arg, struct slot_fix **out, size_t *nout, char *err,
+			size_t errlen);
 
 #endif

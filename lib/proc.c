@@ -132,3 +132,29 @@ int proc_stop_pidfile(const char *pidfile, int timeout_ms)
 	unlink(pidfile);
 	return 0;
 }
+
+int proc_run(char *const argv[], const char *logfile, int timeout_ms, char *err, size_t errlen)
+{
+	pid_t pid = proc_spawn(argv, logfile, NULL, err, errlen);
+	int64_t end = now_ms() + timeout_ms;
+	int st;
+
+	if (pid < 0)
+		return -1;
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return seterr(err, errlen, "%s: wait: %s", argv[0], strerror(errno));
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return seterr(err, errlen, "%s: did not finish within %d ms", argv[0], timeout_ms);
+		}
+		sleep_ms(10);
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return seterr(err, errlen, "%s: killed by signal %d", argv[0], WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}

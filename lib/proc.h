@@ -16,5 +16,9 @@ pid_t proc_read_pidfile(const char *pidfile);
  * 0 if stopped or not running. */
 int proc_stop_pidfile(const char *pidfile, int timeout_ms);
 int proc_alive(pid_t pid);
+/* Run argv to completion like proc_spawn (output appended to logfile) and
+ * wait at most timeout_ms (then SIGKILL). Returns its exit status (0..255),
+ * or -1 with err when it could not start, was killed, or timed out. */
+int proc_run(char *const argv[], const char *logfile, int timeout_ms, char *err, size_t errlen);
 
 #endif

@@ -35,7 +35,8 @@ static void hold_masters_that_empty(const struct topology *ref, const struct slo
 		if (!(n = node_connect(&hp, password, 2000, NULL, 0)))
 			continue;
 		r = node_command(n, NULL, 0, "CONFIG GET cluster-allow-replica-migration");
-		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
 		    node_command_ok(n, NULL, 0, "CONFIG SET cluster-allow-replica-migration no") == 0)
 			strlcpy_a(hold[i], r->element[1]->str, sizeof(hold[i]));
 		if (r)
@@ -70,7 +71,7 @@ int rebalance_execute(const struct topology *ref, const struct slot_move *moves,
 	int *map = NULL;
 	size_t nn = 0, nt = 0;
 	struct evloop *loop = NULL;
-	char (*hold)[8] = NULL;
+	char(*hold)[8] = NULL;
 	int ret = -1;
 
 	nodes = calloc(ref->nnodes, sizeof(*nodes));
@@ -84,7 +85,8 @@ int rebalance_execute(const struct topology *ref, const struct slot_move *moves,
 	for (size_t i = 0; i < ref->nnodes; i++) {
 		const struct cluster_node *cn = &ref->nodes[i];
 		map[i] = -1;
-		if (!(cn->flags & NODE_MASTER) || (cn->flags & (NODE_FAIL | NODE_NOADDR | NODE_HANDSHAKE)) || !cn->ip[0])
+		if (!(cn->flags & NODE_MASTER) || (cn->flags & (NODE_FAIL | NODE_NOADDR | NODE_HANDSHAKE)) ||
+		    !cn->ip[0])
 			continue;
 		map[i] = (int)nn;
 		strlcpy_a(nodes[nn].id, cn->id, sizeof(nodes[nn].id));
@@ -98,9 +100,9 @@ int rebalance_execute(const struct topology *ref, const struct slot_move *moves,
 			seterr(err, errlen, "slot %d: open between nodes that are not live masters", fixes[i].slot);
 			goto done;
 		}
-		t->kind = fixes[i].kind == FIX_FINISH ? MIGRATE_MOVE
+		t->kind = fixes[i].kind == FIX_FINISH     ? MIGRATE_MOVE
 			  : fixes[i].kind == FIX_ROLLBACK ? MIGRATE_ROLLBACK
-							   : MIGRATE_SETOWNER;
+							  : MIGRATE_SETOWNER;
 		t->slot = fixes[i].slot;
 		t->src = map[fixes[i].src];
 		t->dst = map[fixes[i].dst];
@@ -135,4 +137,3 @@ done:
 	free(map);
 	return ret;
 }
-

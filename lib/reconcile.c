@@ -18,7 +18,7 @@ struct rc {
 	const struct member_list *m;
 	const struct reconcile_opts *o;
 	struct cluster_snapshot *snap;
-	struct node_conn **conns; /* per view, opened on demand */
+	struct node_conn **conns;   /* per view, opened on demand */
 	const struct topology *ref; /* the view acted on (existing cluster) */
 	char *msg;
 	size_t msglen;
@@ -27,11 +27,16 @@ struct rc {
 const char *reconcile_result_str(enum reconcile_result r)
 {
 	switch (r) {
-	case RECONCILE_DONE: return "done";
-	case RECONCILE_PROGRESS: return "progress";
-	case RECONCILE_WAIT: return "waiting";
-	case RECONCILE_ERROR: return "error";
-	case RECONCILE_REFUSED: return "refused";
+	case RECONCILE_DONE:
+		return "done";
+	case RECONCILE_PROGRESS:
+		return "progress";
+	case RECONCILE_WAIT:
+		return "waiting";
+	case RECONCILE_ERROR:
+		return "error";
+	case RECONCILE_REFUSED:
+		return "refused";
 	}
 	return "?";
 }
@@ -75,7 +80,28 @@ static struct node_conn *rc_conn(struct rc *rc, size_t i, char *err, size_t errl
 	return rc->conns[i];
 }
 
-static const struct node_view *member_view(const struct rc *rc, size_t i) { return &rc->snap->views[i]; }
+static const struct node_view *member_view(const struct rc *rc, size_t i)
+{
+	return &rc->snap->views[i];
+}
+
+/* Every member (with all_views, also every other reachable node) forgets id,
+ * in one step, inside FORGET's blacklist window. */
+static int forget_everywhere(struct rc *rc, const char *id, int all_views, char *err, size_t errlen)
+{
+	size_t n = all_views ? rc->snap->nviews : rc->m->n, nc = 0;
+	struct node_conn **conns = calloc(n + 1, sizeof(*conns));
+	int r;
+
+	if (!conns)
+		return seterr(err, errlen, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (i < rc->m->n || rc->snap->views[i].reachable)
+			conns[nc++] = rc_conn(rc, i, err, errlen);
+	r = op_forget_everywhere(conns, nc, id, err, errlen);
+	free(conns);
+	return r;
+}
 
 /* Index of the member whose node id is id, or -1. */
 static int member_by_id(const struct rc *rc, const char *id)
@@ -200,7 +226,8 @@ static int boot_compatible(struct rc *rc, const struct boot_plan *p, char *why, 
 				continue;
 			mi = member_by_id(rc, t->nodes[owner].id);
 			if (mi < 0 || (rank = p->rank[mi]) < 0)
-				return seterr(why, whylen, "slot %d is owned by a node that is not a planned master", s),
+				return seterr(why, whylen, "slot %d is owned by a node that is not a planned master",
+					      s),
 				       0;
 			boot_range(rank, p->nmasters, &r);
 			if (s < r.start || s > r.end)
@@ -227,7 +254,8 @@ static int wait_members_known(struct rc *rc, char *err, size_t errlen)
 			r = node_command(c, err, errlen, "CLUSTER NODES");
 			if (!r)
 				return -1;
-			if (r->type != REDIS_REPLY_STRING || topology_parse_nodes(r->str, r->len, &t, err, errlen) < 0) {
+			if (r->type != REDIS_REPLY_STRING ||
+			    topology_parse_nodes(r->str, r->len, &t, err, errlen) < 0) {
 				freeReplyObject(r);
 				return -1;
 			}
@@ -296,7 +324,8 @@ static enum reconcile_result do_bootstrap(struct rc *rc, const struct boot_plan 
 		if (nmissing) {
 			rc_action(rc, "node %s:%d: assigning slots %d-%d", v->addr.host, v->addr.port, want.start,
 				  want.end);
-			if (!(c = rc_conn(rc, i, err, sizeof(err))) || op_addslots(c, missing, nmissing, err, sizeof(err)) < 0) {
+			if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
+			    op_addslots(c, missing, nmissing, err, sizeof(err)) < 0) {
 				free(missing);
 				goto fail;
 			}
@@ -312,7 +341,8 @@ static enum reconcile_result do_bootstrap(struct rc *rc, const struct boot_plan 
 			const struct node_view *vj = member_view(rc, j);
 			int ki = topology_find(vi->topo, vj->id), kj = topology_find(vj->topo, vi->id);
 			struct node_conn *c;
-			if ((ki >= 0 && node_is_live(&vi->topo->nodes[ki])) || (kj >= 0 && node_is_live(&vj->topo->nodes[kj])))
+			if ((ki >= 0 && node_is_live(&vi->topo->nodes[ki])) ||
+			    (kj >= 0 && node_is_live(&vj->topo->nodes[kj])))
 				continue;
 			if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
 			    op_meet(c, vj->addr.host, vj->addr.port, err, sizeof(err)) < 0)
@@ -355,7 +385,6 @@ fail:
 }
 
 /* ---- existing cluster --------------------------------------------------- */
-
 
 /* plan_fix_open_slots callback: keys the node (index in the reference
  * topology) holds in slot, asked of that node itself; -1 if it cannot say. */
@@ -419,6 +448,178 @@ static int pick_master_for_replica(const struct rc *rc, const struct topology *r
 	return best_other >= 0 ? best_other : best;
 }
 
+/* A node this cluster forgot that comes back as a replica (persistent data,
+ * scaled down then up again): it owns no slot, its own view says it replicates
+ * a master, and it knows nodes of this cluster. Its keys are a copy of a shard
+ * the cluster still holds, so it may rejoin; it resyncs from its new master. */
+static int former_replica(const struct node_view *v, const struct topology *ref)
+{
+	const struct cluster_node *me;
+	int shared = 0;
+
+	if (!v->topo || v->topo->myself < 0 || own_slots(v) > 0)
+		return 0;
+	me = &v->topo->nodes[v->topo->myself];
+	if (!(me->flags & NODE_REPLICA) || !me->master_id[0])
+		return 0;
+	for (size_t j = 0; j < v->topo->nnodes; j++)
+		if ((int)j != v->topo->myself && topology_find(ref, v->topo->nodes[j].id) >= 0)
+			shared++;
+	return shared > 0;
+}
+
+/* ---- lost shards ---------------------------------------------------- */
+
+/* Member whose address is the node's address but whose id is another: the
+ * instance restarted as a new, empty node. -1 if none. */
+static int member_at_address(const struct rc *rc, const struct cluster_node *cn)
+{
+	for (size_t i = 0; i < rc->m->n; i++) {
+		const struct node_view *v = member_view(rc, i);
+		if (cn->ip[0] && strcmp(v->addr.host, cn->ip) == 0 && v->addr.port == cn->port &&
+		    strcmp(v->id, cn->id) != 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int has_live_replica(const struct topology *ref, const char *master_id)
+{
+	for (size_t j = 0; j < ref->nnodes; j++) {
+		const struct cluster_node *r = &ref->nodes[j];
+		if ((r->flags & NODE_REPLICA) && strcmp(r->master_id, master_id) == 0 &&
+		    !(r->flags & (NODE_FAIL | NODE_PFAIL | NODE_NOADDR | NODE_HANDSHAKE)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Slots nobody will serve again: masters that are no member, cannot be
+ * reached, have no replica to take over, and are gone for good (their address
+ * answers as another node, or the cluster agreed they FAIL), plus slots no
+ * node claims at all. With reassign_lost_slots they go, empty, to a member
+ * master (the instance that replaced the dead node when there is one) after
+ * every reachable node forgot the dead ids; otherwise the step waits and says
+ * why. Returns -1 when nothing is lost (go on), else the step's result. */
+static int fix_lost_slots(struct rc *rc, const struct topology *ref, char *err, size_t errlen)
+{
+	const char *lost[64];
+	size_t nlost = 0;
+	int target = -1, target_member = -1, nslots = 0, uncovered = 0;
+	struct slot_range *ranges = NULL;
+	size_t nranges = 0;
+	int res = RECONCILE_ERROR;
+
+	for (size_t k = 0; k < ref->nnodes; k++) {
+		const struct cluster_node *cn = &ref->nodes[k];
+		int replaced;
+		if (!(cn->flags & NODE_MASTER) || cn->nslots == 0 || member_by_id(rc, cn->id) >= 0 ||
+		    view_by_id(rc, cn->id) >= 0)
+			continue;
+		replaced = member_at_address(rc, cn);
+		if (has_live_replica(ref, cn->id)) {
+			rc_msg(rc, "master %.8s (%s:%d) is down with %d slots; waiting for its replica to take over",
+			       cn->id, cn->ip, cn->port, cn->nslots);
+			return RECONCILE_WAIT;
+		}
+		if (replaced < 0 && !(cn->flags & (NODE_FAIL | NODE_NOADDR)))
+			continue; /* not known to be gone yet: the drain step waits for it */
+		if (!rc->o->reassign_lost_slots) {
+			rc_msg(rc,
+			       "master %.8s (%s:%d) is gone with %d slots and no replica%s; its keys are on no member. "
+			       "Bring it back, or allow reassigning lost slots (ephemeral mode or --reassign-lost-slots)",
+			       cn->id, cn->ip, cn->port, cn->nslots,
+			       replaced >= 0 ? " (its address answers as a new node)" : "");
+			return RECONCILE_WAIT;
+		}
+		if (replaced >= 0 && target_member < 0) {
+			int t = topology_find(ref, member_view(rc, (size_t)replaced)->id);
+			if (t >= 0 && (ref->nodes[t].flags & NODE_MASTER) && ref->nodes[t].nslots == 0)
+				target_member = replaced;
+		}
+		if (nlost < sizeof(lost) / sizeof(lost[0])) {
+			lost[nlost++] = cn->id;
+			nslots += cn->nslots;
+		}
+	}
+	/* Unowned in every reachable view (a claim just made by a node may not
+	 * have reached the others yet). */
+	for (int s = 0; s < CLUSTER_SLOTS; s++) {
+		int owned = ref->slot_owner[s] >= 0;
+		for (size_t i = 0; i < rc->snap->nviews && !owned; i++)
+			if (rc->snap->views[i].reachable && rc->snap->views[i].topo)
+				owned = rc->snap->views[i].topo->slot_owner[s] >= 0;
+		if (!owned)
+			uncovered++;
+	}
+	if (nlost == 0 && uncovered == 0)
+		return -1;
+	if (nlost == 0 && !rc->o->reassign_lost_slots) {
+		rc_msg(rc, "%d slots have no owner; allow reassigning lost slots to give them to the members",
+		       uncovered);
+		return RECONCILE_WAIT;
+	}
+	/* Target: the replacement instance, else the member master with the
+	 * fewest slots. The rebalance step evens things out afterwards. */
+	if (target_member >= 0) {
+		target = target_member;
+	} else {
+		int best = CLUSTER_SLOTS + 1;
+		for (size_t i = 0; i < rc->m->n; i++) {
+			int t = topology_find(ref, member_view(rc, i)->id);
+			if (t < 0 || !(ref->nodes[t].flags & NODE_MASTER) || !node_is_live(&ref->nodes[t]))
+				continue;
+			if (ref->nodes[t].nslots < best) {
+				best = ref->nodes[t].nslots;
+				target = (int)i;
+			}
+		}
+	}
+	if (target < 0) {
+		rc_msg(rc, "%d slots are lost and no member is a master to take them", nslots + uncovered);
+		return RECONCILE_WAIT;
+	}
+	ranges = calloc(CLUSTER_SLOTS / 2 + 1, sizeof(*ranges));
+	if (!ranges) {
+		seterr(err, errlen, "out of memory");
+		goto done;
+	}
+	for (size_t j = 0; j < nlost; j++) {
+		rc_action(rc, "forgetting lost master %.8s on every node", lost[j]);
+		if (forget_everywhere(rc, lost[j], 1, err, errlen) < 0)
+			goto done;
+	}
+	/* After the forget, every node sees those slots unassigned. */
+	for (int s = 0; s < CLUSTER_SLOTS; s++) {
+		int o = ref->slot_owner[s], lostslot = o < 0;
+		for (size_t i = 0; i < rc->snap->nviews && o < 0 && lostslot; i++)
+			if (rc->snap->views[i].reachable && rc->snap->views[i].topo &&
+			    rc->snap->views[i].topo->slot_owner[s] >= 0)
+				lostslot = 0;
+		for (size_t j = 0; j < nlost && o >= 0 && !lostslot; j++)
+			lostslot = strcmp(ref->nodes[o].id, lost[j]) == 0;
+		if (!lostslot)
+			continue;
+		if (nranges && ranges[nranges - 1].end == s - 1)
+			ranges[nranges - 1].end = s;
+		else
+			ranges[nranges++] = (struct slot_range){s, s};
+	}
+	{
+		const struct node_view *tv = member_view(rc, (size_t)target);
+		struct node_conn *c = rc_conn(rc, (size_t)target, err, errlen);
+		rc_action(rc, "node %s:%d: taking over %d lost slots in %zu ranges, empty (their keys are gone)",
+			  tv->addr.host, tv->addr.port, nslots + uncovered, nranges);
+		if (!c || op_addslots(c, ranges, nranges, err, errlen) < 0 ||
+		    node_command_ok(c, err, errlen, "CLUSTER BUMPEPOCH") < 0)
+			goto done;
+	}
+	res = RECONCILE_PROGRESS;
+done:
+	free(ranges);
+	return res;
+}
+
 static enum reconcile_result do_existing(struct rc *rc, int refi)
 {
 	const struct node_view *refv = member_view(rc, (size_t)refi);
@@ -452,7 +653,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			if (node_is_live(&ref->nodes[k]) && member_by_id(rc, ref->nodes[k].id) < 0)
 				others++;
 		if (in_c < rc->m->n && in_c < others) {
-			rc_msg(rc, "node %s:%d already belongs to another cluster (%zu of its %zu nodes are not members); nothing changed",
+			rc_msg(rc,
+			       "node %s:%d already belongs to another cluster (%zu of its %zu nodes are not members); nothing changed",
 			       refv->addr.host, refv->addr.port, others, ref->nnodes);
 			return RECONCILE_REFUSED;
 		}
@@ -466,8 +668,9 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 		if (k >= 0 && node_is_live(&ref->nodes[k]) && strcmp(ref->nodes[k].ip, v->addr.host) == 0 &&
 		    ref->nodes[k].port == v->addr.port)
 			continue;
-		if (k < 0 && (own_slots(v) > 0 || v->dbsize > 0)) {
-			rc_msg(rc, "node %s:%d already belongs to another cluster (owns %d slots, holds %lld keys, knows %zu nodes); nothing changed",
+		if (k < 0 && (own_slots(v) > 0 || v->dbsize > 0) && !former_replica(v, ref)) {
+			rc_msg(rc,
+			       "node %s:%d already belongs to another cluster (owns %d slots, holds %lld keys, knows %zu nodes); nothing changed",
 			       v->addr.host, v->addr.port, own_slots(v), v->dbsize, v->topo->nnodes);
 			return RECONCILE_REFUSED;
 		}
@@ -509,10 +712,12 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			int s = me->open[j].slot, owner = ref->slot_owner[s];
 			if (!me->open[j].importing || v->topo->slot_owner[s] >= 0 || owner < 0)
 				continue;
-			rc_action(rc, "node %s:%d: imports slot %d but has not learnt its owner; telling it %s:%d owns it",
+			rc_action(rc,
+				  "node %s:%d: imports slot %d but has not learnt its owner; telling it %s:%d owns it",
 				  v->addr.host, v->addr.port, s, ref->nodes[owner].ip, ref->nodes[owner].port);
 			if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
-			    node_command_ok(c, err, sizeof(err), "CLUSTER SETSLOT %d NODE %s", s, ref->nodes[owner].id) < 0)
+			    node_command_ok(c, err, sizeof(err), "CLUSTER SETSLOT %d NODE %s", s,
+					    ref->nodes[owner].id) < 0)
 				goto fail;
 			did = 1;
 		}
@@ -520,6 +725,17 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	if (did) {
 		res = RECONCILE_PROGRESS;
 		goto done;
+	}
+
+	/* 1c. Slots of masters that are gone for good. */
+	{
+		int l = fix_lost_slots(rc, ref, err, sizeof(err));
+		if (l == RECONCILE_ERROR)
+			goto fail;
+		if (l >= 0) {
+			res = (enum reconcile_result)l;
+			goto done;
+		}
 	}
 
 	/* 2. Open slots from an interrupted migration are finished or rolled back
@@ -543,8 +759,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			if (v->topo->nodes[v->topo->myself].nopen)
 				any_open = 1;
 		}
-		if (any_open && plan_fix_open_slots(ref, views, nv, count_keys_cb, rc, &fixes, &nfixes, err,
-						    sizeof(err)) < 0) {
+		if (any_open &&
+		    plan_fix_open_slots(ref, views, nv, count_keys_cb, rc, &fixes, &nfixes, err, sizeof(err)) < 0) {
 			free(views);
 			goto fail;
 		}
@@ -578,9 +794,12 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 					busy = 1;
 			if (busy || owner < 0)
 				continue;
+			/* Both are replicated (Valkey 8); a replica clears an IMPORTING
+			 * mark on STABLE, not on NODE naming its own primary. */
 			rc_action(rc, "node %s:%d: clearing stale open slot %d on its replica %s:%d", mv->addr.host,
 				  mv->addr.port, s, v->addr.host, v->addr.port);
 			if (!(c = rc_conn(rc, (size_t)mvi, err, sizeof(err))) ||
+			    node_command_ok(c, err, sizeof(err), "CLUSTER SETSLOT %d STABLE", s) < 0 ||
 			    node_command_ok(c, err, sizeof(err), "CLUSTER SETSLOT %d NODE %s", s,
 					    mv->topo->nodes[owner].id) < 0)
 				goto fail;
@@ -656,7 +875,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 				continue;
 			if (cn->nslots > 0 && member_by_id(rc, cn->id) < 0) {
 				if (view_by_id(rc, cn->id) < 0) {
-					rc_msg(rc, "node %s:%d left with %d slots and is unreachable; waiting for failover",
+					rc_msg(rc,
+					       "node %s:%d left with %d slots and is unreachable; waiting for failover",
 					       cn->ip, cn->port, cn->nslots);
 					res = RECONCILE_WAIT;
 					goto done;
@@ -729,9 +949,7 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	 * re-pointed, then every node forgets them. */
 	for (size_t k = 0; k < ref->nnodes; k++) {
 		const struct cluster_node *cn = &ref->nodes[k];
-		struct node_conn **conns;
-		size_t nc = 0;
-		if (member_by_id(rc, cn->id) >= 0 || cn->nslots > 0 || (cn->flags & NODE_MYSELF))
+		if (member_by_id(rc, cn->id) >= 0 || cn->nslots > 0 || (cn->flags & (NODE_MYSELF | NODE_HANDSHAKE)))
 			continue;
 		if (cn->flags & NODE_MASTER) {
 			for (size_t j = 0; j < ref->nnodes; j++) {
@@ -758,20 +976,33 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 				goto done;
 			}
 		}
-		conns = calloc(rc->m->n, sizeof(*conns));
-		if (!conns) {
-			snprintf(err, sizeof(err), "out of memory");
-			goto fail;
-		}
-		for (size_t i = 0; i < rc->m->n; i++)
-			conns[nc++] = rc_conn(rc, i, err, sizeof(err));
 		rc_action(rc, "forgetting node %.8s (%s:%d) on every member", cn->id, cn->ip, cn->port);
-		if (op_forget_everywhere(conns, nc, cn->id, err, sizeof(err)) < 0) {
-			free(conns);
+		if (forget_everywhere(rc, cn->id, 0, err, sizeof(err)) < 0)
 			goto fail;
-		}
-		free(conns);
 		did = 1;
+	}
+	if (did) {
+		res = RECONCILE_PROGRESS;
+		goto done;
+	}
+
+	/* 5b. Dead ids only some members still know (the view acted on may be a
+	 * node that never learnt them, e.g. an instance that restarted empty):
+	 * every node forgets them too, or the health check waits forever. */
+	for (size_t i = 0; i < rc->m->n && !did; i++) {
+		const struct topology *t = member_view(rc, i)->topo;
+		for (size_t k = 0; t && k < t->nnodes && !did; k++) {
+			const struct cluster_node *cn = &t->nodes[k];
+			int rk = topology_find(ref, cn->id);
+			if ((cn->flags & (NODE_MYSELF | NODE_HANDSHAKE)) || member_by_id(rc, cn->id) >= 0 ||
+			    cn->nslots > 0 || view_by_id(rc, cn->id) >= 0 || (rk >= 0 && ref->nodes[rk].nslots > 0))
+				continue;
+			rc_action(rc, "forgetting node %.8s (%s:%d), still known to %s:%d, on every member", cn->id,
+				  cn->ip, cn->port, member_view(rc, i)->addr.host, member_view(rc, i)->addr.port);
+			if (forget_everywhere(rc, cn->id, 0, err, sizeof(err)) < 0)
+				goto fail;
+			did = 1;
+		}
 	}
 	if (did) {
 		res = RECONCILE_PROGRESS;
@@ -858,8 +1089,9 @@ enum reconcile_result reconcile_step(const struct member_list *members, const st
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(member_view(&rc, j)->id, v->id) == 0) {
-				rc_msg(&rc, "instances %s:%d and %s:%d are the same node", member_view(&rc, j)->addr.host,
-				       member_view(&rc, j)->addr.port, v->addr.host, v->addr.port);
+				rc_msg(&rc, "instances %s:%d and %s:%d are the same node",
+				       member_view(&rc, j)->addr.host, member_view(&rc, j)->addr.port, v->addr.host,
+				       v->addr.port);
 				res = RECONCILE_REFUSED;
 				goto done;
 			}

@@ -14,19 +14,26 @@
 #include "migrator.h"
 
 enum reconcile_result {
-	RECONCILE_DONE = 0,  /* healthy and shaped as desired: nothing to do */
-	RECONCILE_PROGRESS,  /* changed something; call again */
-	RECONCILE_WAIT,      /* waiting on something outside (unreachable member, gossip) */
-	RECONCILE_ERROR,     /* a step failed; retry later may help */
-	RECONCILE_REFUSED,   /* permanent: foreign cluster, data outside a cluster, not cluster mode */
+	RECONCILE_DONE = 0, /* healthy and shaped as desired: nothing to do */
+	RECONCILE_PROGRESS, /* changed something; call again */
+	RECONCILE_WAIT,     /* waiting on something outside (unreachable member, gossip) */
+	RECONCILE_ERROR,    /* a step failed; retry later may help */
+	RECONCILE_REFUSED,  /* permanent: foreign cluster, data outside a cluster, not cluster mode */
 };
 
 struct reconcile_opts {
-	const char *password;   /* borrowed; may be NULL */
-	int replicas;           /* replicas per master */
-	int timeout_ms;         /* per connect/command; default 2000 */
-	int converge_ms;        /* how long one step waits for gossip to converge; default 10000 */
-	int rebalance;          /* move slots (with keys) onto new masters and off leaving ones; default on */
+	const char *password; /* borrowed; may be NULL */
+	int replicas;         /* replicas per master */
+	int timeout_ms;       /* per connect/command; default 2000 */
+	int converge_ms;      /* how long one step waits for gossip to converge; default 10000 */
+	int rebalance;        /* move slots (with keys) onto new masters and off leaving ones; default on */
+	/* A master that failed for good (its address answers as a new node, or
+	 * it is flagged FAIL and is no member) and has no replica to take over
+	 * leaves slots nobody serves. With this set (ephemeral mode, or after
+	 * the user adopted a smaller clone) those slots are given to a member
+	 * master, empty, and the dead id is forgotten everywhere; without it the
+	 * reconciler waits and says why. Default off: persistent data may come back. */
+	int reassign_lost_slots;
 	struct migrator_opts migrate; /* password is filled from above */
 	/* Called with a one-line description of each action before it is done. */
 	void (*on_action)(const char *what, void *arg);

@@ -312,7 +312,8 @@ static int parse_address(struct slice a, struct cluster_node *n, int lineno, cha
 		const char *c2 = memchr(h, ',', (size_t)(end - h));
 		size_t hlen = c2 ? (size_t)(c2 - h) : (size_t)(end - h);
 		if (hlen >= HOST_MAX || !is_host_chars(h, hlen))
-			return lineerr(err, errlen, NODES, lineno, "bad hostname '%s'", show(tmp, sizeof(tmp), h, hlen));
+			return lineerr(err, errlen, NODES, lineno, "bad hostname '%s'",
+				       show(tmp, sizeof(tmp), h, hlen));
 		memcpy(n->hostname, h, hlen);
 		n->hostname[hlen] = '\0';
 		/* nodes.conf-style aux fields after the hostname are ignored */
@@ -347,9 +348,11 @@ static const struct {
 	const char *word;
 	unsigned flag;
 } flag_words[] = {
-	{"myself", NODE_MYSELF}, {"master", NODE_MASTER},     {"slave", NODE_REPLICA},
-	{"fail?", NODE_PFAIL},   {"fail", NODE_FAIL},         {"handshake", NODE_HANDSHAKE},
-	{"noaddr", NODE_NOADDR}, {"nofailover", NODE_NOFAILOVER}, {"noflags", 0},
+	{"myself", NODE_MYSELF}, {"master", NODE_MASTER},
+	{"slave", NODE_REPLICA}, {"fail?", NODE_PFAIL},
+	{"fail", NODE_FAIL},     {"handshake", NODE_HANDSHAKE},
+	{"noaddr", NODE_NOADDR}, {"nofailover", NODE_NOFAILOVER},
+	{"noflags", 0},
 };
 
 static int parse_flags(struct slice f, unsigned *out, int lineno, char *err, size_t errlen)
@@ -378,8 +381,8 @@ static int parse_flags(struct slice f, unsigned *out, int lineno, char *err, siz
 }
 
 /* "[N->-id]" or "[N-<-id]" */
-static int parse_open_slot(struct slice f, struct cluster_node *n, size_t *ocap, unsigned char *open_seen,
-			   int lineno, char *err, size_t errlen)
+static int parse_open_slot(struct slice f, struct cluster_node *n, size_t *ocap, unsigned char *open_seen, int lineno,
+			   char *err, size_t errlen)
 {
 	char tmp[SHOW_MAX + 4];
 	size_t i = 1;
@@ -432,7 +435,8 @@ static int parse_slot_range(struct slice f, struct topology *t, int idx, size_t 
 	if (dash) {
 		if (parse_int_slice(f.p, (size_t)(dash - f.p), CLUSTER_SLOTS - 1, &a) < 0 ||
 		    parse_int_slice(dash + 1, (size_t)(f.p + f.n - dash - 1), CLUSTER_SLOTS - 1, &b) < 0)
-			return lineerr(err, errlen, NODES, lineno, "bad slot range '%s'", show(tmp, sizeof(tmp), f.p, f.n));
+			return lineerr(err, errlen, NODES, lineno, "bad slot range '%s'",
+				       show(tmp, sizeof(tmp), f.p, f.n));
 		if (a > b)
 			return lineerr(err, errlen, NODES, lineno, "reversed slot range '%s'",
 				       show(tmp, sizeof(tmp), f.p, f.n));
@@ -485,14 +489,16 @@ static int parse_node_line(struct topology *t, size_t *ncap, struct slice line, 
 		goto fail;
 	if (n->flags & NODE_MYSELF) {
 		if (t->myself >= 0) {
-			lineerr(err, errlen, NODES, lineno, "second node flagged myself (first on line %d)", t->myself + 1);
+			lineerr(err, errlen, NODES, lineno, "second node flagged myself (first on line %d)",
+				t->myself + 1);
 			goto fail;
 		}
 		t->myself = idx;
 	}
 	if (!slice_eq(f[3], "-")) {
 		if (!is_node_id(f[3].p, f[3].n)) {
-			lineerr(err, errlen, NODES, lineno, "bad master id '%s'", show(tmp, sizeof(tmp), f[3].p, f[3].n));
+			lineerr(err, errlen, NODES, lineno, "bad master id '%s'",
+				show(tmp, sizeof(tmp), f[3].p, f[3].n));
 			goto fail;
 		}
 		memcpy(n->master_id, f[3].p, NODE_ID_LEN);
@@ -561,7 +567,8 @@ int topology_parse_nodes(const char *buf, size_t len, struct topology **out, cha
 	while (line_next(buf, len, &pos, &line)) {
 		lineno++;
 		if (line.n > TOPOLOGY_MAX_LINE) {
-			lineerr(err, errlen, NODES, lineno, "%zu bytes long, over the cap of %d", line.n, TOPOLOGY_MAX_LINE);
+			lineerr(err, errlen, NODES, lineno, "%zu bytes long, over the cap of %d", line.n,
+				TOPOLOGY_MAX_LINE);
 			goto fail;
 		}
 		if (line.n == 0) {
@@ -583,7 +590,8 @@ int topology_parse_nodes(const char *buf, size_t len, struct topology **out, cha
 		if (oom)
 			seterr(err, errlen, "out of memory");
 		else
-			lineerr(err, errlen, NODES, (int)d2 + 1, "node id %s already on line %zu", t->nodes[d2].id, d1 + 1);
+			lineerr(err, errlen, NODES, (int)d2 + 1, "node id %s already on line %zu", t->nodes[d2].id,
+				d1 + 1);
 		goto fail;
 	}
 	free(open_seen);
@@ -683,7 +691,8 @@ int cluster_info_parse(const char *buf, size_t len, struct cluster_info *out, ch
 			continue;
 		colon = memchr(line.p, ':', line.n);
 		if (!colon)
-			return lineerr(err, errlen, INFO, lineno, "no ':' in '%s'", show(tmp, sizeof(tmp), line.p, line.n));
+			return lineerr(err, errlen, INFO, lineno, "no ':' in '%s'",
+				       show(tmp, sizeof(tmp), line.p, line.n));
 		key.p = line.p;
 		key.n = (size_t)(colon - line.p);
 		val.p = colon + 1;
@@ -794,8 +803,7 @@ static int is_kv_array(const redisReply *r)
 }
 
 /* One node map of a shard into n (id, address, role, health). */
-static int shard_node_parse(const redisReply *m, struct cluster_node *n, size_t si, size_t ni, char *err,
-			    size_t errlen)
+static int shard_node_parse(const redisReply *m, struct cluster_node *n, size_t si, size_t ni, char *err, size_t errlen)
 {
 	char tmp[SHOW_MAX + 4];
 	int have_id = 0, have_role = 0, have_port = 0, tls_port = 0;
@@ -809,7 +817,8 @@ static int shard_node_parse(const redisReply *m, struct cluster_node *n, size_t 
 		const char *kname;
 
 		if (!is_str(key))
-			return seterr(err, errlen, SHARDS " shard %zu node %zu: key %zu is not a string", si, ni, k / 2 + 1);
+			return seterr(err, errlen, SHARDS " shard %zu node %zu: key %zu is not a string", si, ni,
+				      k / 2 + 1);
 		if (!val)
 			return seterr(err, errlen, SHARDS " shard %zu node %zu: missing value", si, ni);
 		kname = NULL;
@@ -913,7 +922,8 @@ static int shard_parse(const redisReply *sh, struct topology *t, size_t *ncap, s
 	for (size_t k = 0; k < slots->elements; k++) {
 		const redisReply *v = slots->element[k];
 		if (!v || v->type != REDIS_REPLY_INTEGER || v->integer < 0 || v->integer >= CLUSTER_SLOTS)
-			return seterr(err, errlen, SHARDS " shard %zu: slot element %zu is not a slot number", si, k + 1);
+			return seterr(err, errlen, SHARDS " shard %zu: slot element %zu is not a slot number", si,
+				      k + 1);
 		if (k % 2 && slots->element[k - 1]->integer > v->integer)
 			return seterr(err, errlen, SHARDS " shard %zu: reversed slot range %lld-%lld", si,
 				      slots->element[k - 1]->integer, v->integer);
@@ -947,8 +957,8 @@ static int shard_parse(const redisReply *sh, struct topology *t, size_t *ncap, s
 		if (rc == -2)
 			return seterr(err, errlen, "out of memory");
 		if (rc == -1)
-			return seterr(err, errlen, SHARDS " shard %zu: slot %d is claimed by %.8s... and by %.8s...", si,
-				      slot, t->nodes[master].id, t->nodes[other].id);
+			return seterr(err, errlen, SHARDS " shard %zu: slot %d is claimed by %.8s... and by %.8s...",
+				      si, slot, t->nodes[master].id, t->nodes[other].id);
 	}
 	return 0;
 }

@@ -34,32 +34,32 @@ struct slot_range {
 /* A slot this node has in MIGRATING (to peer) or IMPORTING (from peer) state. */
 struct open_slot {
 	int slot;
-	int importing;               /* 1 importing from peer, 0 migrating to peer */
+	int importing; /* 1 importing from peer, 0 migrating to peer */
 	char peer_id[NODE_ID_LEN + 1];
 };
 
 struct cluster_node {
 	char id[NODE_ID_LEN + 1];
-	char ip[IP_MAX];           /* may be empty (noaddr / ":0") */
-	int port;                  /* client port */
+	char ip[IP_MAX]; /* may be empty (noaddr / ":0") */
+	int port;        /* client port */
 	int bus_port;
-	char hostname[HOST_MAX];   /* announced hostname, "" if none */
-	unsigned flags;            /* enum node_flag */
+	char hostname[HOST_MAX];         /* announced hostname, "" if none */
+	unsigned flags;                  /* enum node_flag */
 	char master_id[NODE_ID_LEN + 1]; /* "" when "-" */
 	int64_t ping_sent, pong_recv;
 	uint64_t config_epoch;
 	int link_connected;        /* 1 "connected", 0 "disconnected" */
 	struct slot_range *ranges; /* owned; sorted as in the reply */
 	size_t nranges;
-	int nslots;                /* sum of ranges */
-	struct open_slot *open;    /* owned */
+	int nslots;             /* sum of ranges */
+	struct open_slot *open; /* owned */
 	size_t nopen;
 };
 
 struct topology {
 	struct cluster_node *nodes; /* owned */
 	size_t nnodes;
-	int myself;                 /* index of the "myself" node, -1 if absent */
+	int myself;                        /* index of the "myself" node, -1 if absent */
 	int16_t slot_owner[CLUSTER_SLOTS]; /* node index owning each slot, -1 if none */
 };
 
@@ -84,13 +84,13 @@ int topology_replica_count(const struct topology *t, const char *master_id);
 size_t topology_node_ranges(const struct topology *t, int idx, struct slot_range *ranges, size_t maxranges);
 
 struct cluster_info {
-	int state_ok;         /* cluster_state:ok */
+	int state_ok; /* cluster_state:ok */
 	int slots_assigned;
 	int slots_ok;
 	int slots_pfail;
 	int slots_fail;
 	int known_nodes;
-	int size;             /* cluster_size: masters serving slots */
+	int size; /* cluster_size: masters serving slots */
 	uint64_t current_epoch;
 	uint64_t my_epoch;
 };

@@ -1,11 +1,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -185,4 +188,84 @@ int secret_load_password(const char *file_flag, char **out, char *err, size_t er
 			return seterr(err, errlen, "out of memory");
 	}
 	return 0;
+}
+
+const char *printable(char *dst, size_t dstlen, const char *p, size_t n)
+{
+	size_t i, k = 0;
+
+	if (!dstlen)
+		return dst;
+	for (i = 0; i < n && k + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)p[i];
+		dst[k++] = (c < 0x20 || c >= 0x7f || c == '"') ? '?' : (char)c;
+	}
+	if (i < n && dstlen > 4) {
+		k = k + 3 < dstlen ? k : dstlen - 4;
+		memcpy(dst + k, "...", 3);
+		k += 3;
+	}
+	dst[k] = '\0';
+	return dst;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *p = data, *slash;
+	int fd, rc = -1;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
+		return seterr(err, errlen, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			seterr(err, errlen, "%s: %s", tmp, w < 0 ? strerror(errno) : "short write");
+			goto done;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	/* The rename itself must reach the disk. */
+	slash = strrchr(path, '/');
+	if (slash && (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	} else {
+		strlcpy_a(dir, ".", sizeof(dir));
+	}
+	if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+		fd = -1;
+	}
+	return 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	{
+		int e = errno; /* callers may report errno */
+		unlink(tmp);
+		errno = e;
+	}
+	return rc;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CLUSTER_SLOTS 16384
 #define NODE_ID_LEN 40
@@ -34,6 +35,16 @@ int hostport_parse(const char *s, int default_port, struct hostport *out, char *
 /* "host:port" (v6 in brackets) into buf; returns buf. */
 const char *hostport_str(const struct hostport *hp, char *buf, size_t len);
 int hostport_eq(const struct hostport *a, const struct hostport *b);
+
+/* Copy at most n bytes of p into dst (dstlen) for a message: bytes outside
+ * printable ASCII (and '"') become '?', so a value from outside cannot add
+ * lines, quotes or escape sequences to a log. "..." marks a cut. Returns dst. */
+const char *printable(char *dst, size_t dstlen, const char *p, size_t n);
+
+/* Replace path with data atomically: a temporary file beside it (named per
+ * process, so two writers never share one), written in full, fsync'd, renamed
+ * over path, then the directory fsync'd. 0, or -1 with err (path and errno). */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t errlen);
 
 /* Monotonic milliseconds. */
 int64_t now_ms(void);

@@ -5,8 +5,10 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libhiredis-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libwebsockets-dev"
-TEST_PKGS="bc time redis-server redis-tools python3 python3-redis valgrind iproute2 procps"
+TEST_PKGS="bc time redis-server redis-tools python3 python3-redis valgrind iproute2 procps openssl util-linux"
 BACKPORTS_PKGS="valkey-server valkey-tools"
+# Fuzzing (clang -fsanitize=fuzzer needs the compiler-rt runtimes) and linting.
+CHECK_PKGS="clang libclang-rt-14-dev cppcheck clang-format"
 
 need_root() {
 	if [ "$(id -u)" != 0 ]; then
@@ -16,7 +18,7 @@ need_root() {
 }
 
 missing=""
-for p in $BUILD_PKGS $TEST_PKGS $BACKPORTS_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $CHECK_PKGS $BACKPORTS_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
@@ -38,7 +40,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $BUILD_PKGS $TEST_PKGS >/dev/null
+apt-get install -y -qq --no-install-recommends $BUILD_PKGS $TEST_PKGS $CHECK_PKGS >/dev/null
 apt-get install -y -qq --no-install-recommends -t bookworm-backports $BACKPORTS_PKGS >/dev/null
 # The packaged services are not wanted: tests start their own servers on 127.x.
 for s in redis-server valkey-server; do

@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* NUL, control bytes and DEL: never part of an address or a label (a NUL
+ * would silently cut the C string the bytes are copied into). */
+static int has_control_byte(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int parse_entry(const char *tok, size_t len, const char *label, size_t llen, int default_port,
 		       struct member_list *out, char *err, size_t errlen, const char *where)
 {
@@ -15,12 +25,14 @@ static int parse_entry(const char *tok, size_t len, const char *label, size_t ll
 	memset(&m, 0, sizeof(m));
 	if (len >= sizeof(buf))
 		return seterr(err, errlen, "%s: instance address too long", where);
+	if (has_control_byte(tok, len))
+		return seterr(err, errlen, "%s: control byte in instance address", where);
 	memcpy(buf, tok, len);
 	buf[len] = '\0';
 	if (hostport_parse(buf, default_port, &m.addr, e, sizeof(e)) < 0)
 		return seterr(err, errlen, "%s: %s", where, e);
 	if (label) {
-		if (llen == 0 || llen >= sizeof(m.host))
+		if (llen == 0 || llen >= sizeof(m.host) || has_control_byte(label, llen))
 			return seterr(err, errlen, "%s: bad host= label", where);
 		memcpy(m.host, label, llen);
 		m.host[llen] = '\0';
@@ -77,13 +89,14 @@ int static_source_parse_text(const char *buf, size_t len, int default_port, stru
 		pos += ll + (nl ? 1 : 0);
 		lineno++;
 		snprintf(where, sizeof(where), "instance file line %d", lineno);
-		while (ll && (line[ll - 1] == '\r' || line[ll - 1] == ' ' || line[ll - 1] == '\t'))
-			ll--;
+		/* the comment first, then the blanks before it ("h:p host=a # rack") */
 		for (size_t k = 0; k < ll; k++)
 			if (line[k] == '#') {
 				ll = k;
 				break;
 			}
+		while (ll && (line[ll - 1] == '\r' || line[ll - 1] == ' ' || line[ll - 1] == '\t'))
+			ll--;
 		while (i < ll && (line[i] == ' ' || line[i] == '\t'))
 			i++;
 		if (i == ll)

@@ -14,6 +14,7 @@ LOCAL_DIRS=""
 
 cleanup() {
 	rc=$?
+	[ -z "${CLEANUP_HOOK:-}" ] || "$CLEANUP_HOOK" || true
 	for d in $LOCAL_DIRS; do "$AUTOSHARD" local down --dir "$d" >/dev/null 2>&1 || true; done
 	for p in $RAW_PIDS; do kill -9 "$p" 2>/dev/null || true; done
 	if [ "$rc" != 0 ]; then
@@ -55,6 +56,23 @@ start_raw() {
 		wait_ping "$(cli_for "$srv")" "$base.$i"
 		i=$((i + 1))
 	done
+}
+
+# balanced CLI HOST: every master HOST knows owns a number of slots within one
+# of every other's (what the reconciler keeps; which master holds the extra
+# slot of an uneven split does not matter).
+balanced() {
+	$1 -h "$2" -p 6379 cluster nodes 2>/dev/null | awk '
+		$3 ~ /master/ && $3 !~ /fail/ {
+			n = 0
+			for (i = 9; i <= NF; i++) {
+				if ($i ~ /^\[/) continue
+				split($i, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1)
+			}
+			if (!seen++ || n < mn) mn = n
+			if (n > mx) mx = n
+		}
+		END { exit !(seen && mx - mn <= 1) }'
 }
 
 wait_ping() {

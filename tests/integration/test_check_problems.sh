@@ -6,7 +6,8 @@
 
 base=127.54.1
 d="$T/c"; LOCAL_DIRS="$LOCAL_DIRS $d"
-"$AUTOSHARD" local up --dir "$d" --nodes 3 --base-ip $base >/dev/null || fail "up"
+# persistent: the sidecars leave uncovered slots alone (no lost-slot reassignment)
+"$AUTOSHARD" local up --dir "$d" --nodes 3 --mode persistent --base-ip $base >/dev/null || fail "up"
 "$AUTOSHARD" check --seed $base.1:6379 >/dev/null || fail "healthy cluster not ok"
 st=$("$AUTOSHARD" status --seed $base.1:6379) || fail "status"
 [ "$(echo "$st" | grep -c '^master ')" = 3 ] || fail "status: want 3 masters: $st"

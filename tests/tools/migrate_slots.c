@@ -71,8 +71,7 @@ static redisContext *connect_node(const char *host, int port, const char *passwo
 	if (password) {
 		r = redisCommand(c, "AUTH %s", password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "migrate_slots: %s:%d: AUTH failed: %s\n", host, port,
-				r ? r->str : c->errstr);
+			fprintf(stderr, "migrate_slots: %s:%d: AUTH failed: %s\n", host, port, r ? r->str : c->errstr);
 			if (r)
 				freeReplyObject(r);
 			redisFree(c);
@@ -156,8 +155,7 @@ static int parse_seed(const char *text)
 
 /* Open slots from a master's own view (only a node reports its own
  * [slot->-id] migrating and [slot-<-id] importing states) become MOVE tasks. */
-static int add_open_slots(const char *text, int self, struct migrate_task *tasks, size_t *ntasks,
-			  unsigned char *taken)
+static int add_open_slots(const char *text, int self, struct migrate_task *tasks, size_t *ntasks, unsigned char *taken)
 {
 	const struct cluster_node *me;
 	struct topology *t = NULL;

@@ -65,7 +65,8 @@ static void test_hostport(void)
 	struct hostport hp;
 	char buf[300];
 
-	CHECK(hostport_parse("127.0.0.1:6379", 1, &hp, NULL, 0) == 0 && hp.port == 6379 && !strcmp(hp.host, "127.0.0.1"));
+	CHECK(hostport_parse("127.0.0.1:6379", 1, &hp, NULL, 0) == 0 && hp.port == 6379 &&
+	      !strcmp(hp.host, "127.0.0.1"));
 	CHECK(hostport_parse("redis-0.redis", 6379, &hp, NULL, 0) == 0 && hp.port == 6379);
 	CHECK(hostport_parse("[::1]:7000", 1, &hp, NULL, 0) == 0 && hp.port == 7000 && !strcmp(hp.host, "::1"));
 	CHECK(hostport_parse("::1", 6379, &hp, NULL, 0) == 0 && hp.port == 6379);

@@ -13,7 +13,6 @@
 #define V24 "eafdbbbac3c1f8fca67ddd94cebc2388402b018b"
 #define V26 "e727f4efdf09a84752a155b9c73e4b6c68c79b53"
 
-
 static struct cluster_snapshot *snap_new(size_t n)
 {
 	struct cluster_snapshot *s = calloc(1, sizeof(*s));
@@ -22,7 +21,6 @@ static struct cluster_snapshot *snap_new(size_t n)
 	s->nviews = n;
 	return s;
 }
-
 
 /* A reachable cluster-mode view of 127.0.0.<host>:<port> from a CLUSTER NODES
  * text and data/<dir>/info_<host>.txt (dir NULL: just cluster_state:ok). */
@@ -107,19 +105,19 @@ static void dump(const struct health_report *r)
 		fprintf(stderr, "    problem: %s\n", r->problems[i]);
 }
 
-#define CHECK_PROBLEM(r, want)                                                                                       \
-	do {                                                                                                         \
-		int found_ = has_problem((r), (want));                                                               \
-		CHECK_MSG(found_, "missing problem '%s'", (want));                                                   \
-		if (!found_)                                                                                         \
-			dump(r);                                                                                     \
+#define CHECK_PROBLEM(r, want)                                     \
+	do {                                                       \
+		int found_ = has_problem((r), (want));             \
+		CHECK_MSG(found_, "missing problem '%s'", (want)); \
+		if (!found_)                                       \
+			dump(r);                                   \
 	} while (0)
 
-#define CHECK_COUNT(r, n)                                                                                            \
-	do {                                                                                                         \
-		CHECK_MSG((r)->nproblems == (n), "%zu problems, want %d", (r)->nproblems, (n));                     \
-		if ((r)->nproblems != (n))                                                                           \
-			dump(r);                                                                                     \
+#define CHECK_COUNT(r, n)                                                                       \
+	do {                                                                                    \
+		CHECK_MSG((r)->nproblems == (n), "%zu problems, want %d", (r)->nproblems, (n)); \
+		if ((r)->nproblems != (n))                                                      \
+			dump(r);                                                                \
 	} while (0)
 
 static void test_healthy(void)
@@ -190,12 +188,15 @@ static void test_open_slots(void)
 
 	CHECK(health_check(s, NULL, &r) == 1);
 	CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slot 7 is migrating to 127.0.0.22:6379 (f6c8b782...)");
-	CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slot 5462 is importing from 127.0.0.22:6379 (f6c8b782...)");
+	CHECK_PROBLEM(&r,
+		      "node 127.0.0.21:6379 (b4215ffa...): slot 5462 is importing from 127.0.0.22:6379 (f6c8b782...)");
 	CHECK_PROBLEM(&r, "node 127.0.0.22:6379 (f6c8b782...): slot 7 is importing from 127.0.0.21:6379 (b4215ffa...)");
-	CHECK_PROBLEM(&r, "node 127.0.0.22:6379 (f6c8b782...): slot 5462 is migrating to 127.0.0.21:6379 (b4215ffa...)");
+	CHECK_PROBLEM(&r,
+		      "node 127.0.0.22:6379 (f6c8b782...): slot 5462 is migrating to 127.0.0.21:6379 (b4215ffa...)");
 	/* Valkey 8 mirrors the master's open slots on its replicas */
 	CHECK_PROBLEM(&r, "node 127.0.0.25:6379 (579e14a7...): slot 7 is migrating to 127.0.0.22:6379 (f6c8b782...)");
-	CHECK_PROBLEM(&r, "node 127.0.0.26:6379 (e727f4ef...): slot 5462 is migrating to 127.0.0.21:6379 (b4215ffa...)");
+	CHECK_PROBLEM(&r,
+		      "node 127.0.0.26:6379 (e727f4ef...): slot 5462 is migrating to 127.0.0.21:6379 (b4215ffa...)");
 	CHECK_COUNT(&r, 8);
 	CHECK(r.open_slots == 2);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
@@ -210,9 +211,13 @@ static void test_open_slots(void)
 		s = snap_new(1);
 		view_from_text(&s->views[0], 21, 6379, text, strlen(text), "valkey8_healthy");
 		CHECK(health_check(s, NULL, &r) == 1);
-		CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slots 1-3 are migrating to 10.0.0.2:6379 (f6c8b782...)");
-		CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slot 5 is migrating to 10.0.0.2:6379 (f6c8b782...)");
-		CHECK_PROBLEM(&r, "node 127.0.0.21:6379 (b4215ffa...): slot 6 is importing from 10.0.0.2:6379 (f6c8b782...)");
+		CHECK_PROBLEM(
+			&r,
+			"node 127.0.0.21:6379 (b4215ffa...): slots 1-3 are migrating to 10.0.0.2:6379 (f6c8b782...)");
+		CHECK_PROBLEM(&r,
+			      "node 127.0.0.21:6379 (b4215ffa...): slot 5 is migrating to 10.0.0.2:6379 (f6c8b782...)");
+		CHECK_PROBLEM(
+			&r, "node 127.0.0.21:6379 (b4215ffa...): slot 6 is importing from 10.0.0.2:6379 (f6c8b782...)");
 		CHECK(r.open_slots == 5);
 		health_report_free(&r);
 		cluster_snapshot_free(s);
@@ -308,14 +313,16 @@ static void test_node_set_and_role_disagreement(void)
 		size_t n = strlen(buf);
 		char *more = malloc(n + 200);
 		memcpy(more, buf, n);
-		strcpy(more + n, "dddddddddddddddddddddddddddddddddddddddd 127.0.0.99:6379@16379 master - 0 0 0 connected\n");
+		strcpy(more + n,
+		       "dddddddddddddddddddddddddddddddddddddddd 127.0.0.99:6379@16379 master - 0 0 0 connected\n");
 		topology_free(s->views[1].topo);
 		view_from_text(&s->views[1], 22, 6379, more, strlen(more), "valkey8_healthy");
 		free(more);
 		memcpy(t->nodes[i].master_id, "cf1e398725169b628aee559cc2421b9ea27e43a8", NODE_ID_LEN + 1);
 		CHECK(health_check(s, NULL, &r) == 1);
-		CHECK_PROBLEM(&r, "node 127.0.0.22:6379 (f6c8b782...) knows node 127.0.0.99:6379 (dddddddd...) which node "
-				  "127.0.0.21:6379 (b4215ffa...) does not");
+		CHECK_PROBLEM(&r,
+			      "node 127.0.0.22:6379 (f6c8b782...) knows node 127.0.0.99:6379 (dddddddd...) which node "
+			      "127.0.0.21:6379 (b4215ffa...) does not");
 		CHECK_COUNT(&r, 1);
 		health_report_free(&r);
 	}
@@ -338,8 +345,9 @@ static void test_unreachable_and_fail_flags(void)
 	for (int i = 21; i <= 25; i++) {
 		char want[256];
 		const char *ids[] = {"b4215ffa", "f6c8b782", "cf1e3987", "eafdbbba", "579e14a7"};
-		snprintf(want, sizeof(want), "node 127.0.0.%d:6379 (%s...) flags node 127.0.0.26:6379 (e727f4ef...) as fail",
-			 i, ids[i - 21]);
+		snprintf(want, sizeof(want),
+			 "node 127.0.0.%d:6379 (%s...) flags node 127.0.0.26:6379 (e727f4ef...) as fail", i,
+			 ids[i - 21]);
 		CHECK_PROBLEM(&r, want);
 	}
 	CHECK_COUNT(&r, 6);
@@ -389,7 +397,8 @@ static void test_handshake_not_counted(void)
 
 	/* node 21 is meeting 127.0.0.29 (line as captured from Valkey 8) */
 	memcpy(more, buf ? buf : "", len);
-	strcpy(more + len, "9db4eedd86a43251729f397501ef1812764eab42 127.0.0.29:6379@16379 handshake - 0 0 0 disconnected\n");
+	strcpy(more + len,
+	       "9db4eedd86a43251729f397501ef1812764eab42 127.0.0.29:6379@16379 handshake - 0 0 0 disconnected\n");
 	topology_free(s->views[0].topo);
 	view_from_text(&s->views[0], 21, 6379, more, strlen(more), "valkey8_healthy");
 	free(buf);

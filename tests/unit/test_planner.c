@@ -251,7 +251,8 @@ static int groups_contiguous(const struct plan *p)
 	size_t i, start = 0;
 
 	for (i = 1; i <= p->nmoves; i++) {
-		if (i == p->nmoves || p->moves[i].src != p->moves[start].src || p->moves[i].dst != p->moves[start].dst) {
+		if (i == p->nmoves || p->moves[i].src != p->moves[start].src ||
+		    p->moves[i].dst != p->moves[start].dst) {
 			if (group_ranges(p, start, i) != 1)
 				return 0;
 			start = i;
@@ -261,8 +262,7 @@ static int groups_contiguous(const struct plan *p)
 }
 
 /* Same (slot, src id, dst id) sequence, whatever the node indices? */
-static int plans_same(const struct topology *ta, const struct plan *a, const struct topology *tb,
-		      const struct plan *b)
+static int plans_same(const struct topology *ta, const struct plan *a, const struct topology *tb, const struct plan *b)
 {
 	size_t i;
 
@@ -746,9 +746,9 @@ struct gen_case {
 	struct plan_weight weights[32];
 	const char *drain[32];
 	const char *exclude[32];
-	long long w[64];            /* expected weight per node (0 drain) */
-	unsigned char part[64];     /* expected to take part */
-	unsigned char drained[64];  /* weight 0 taking part */
+	long long w[64];           /* expected weight per node (0 drain) */
+	unsigned char part[64];    /* expected to take part */
+	unsigned char drained[64]; /* weight 0 taking part */
 };
 
 /* A random cluster: 1..20 masters, a few replicas, fragmented ownership,
@@ -968,8 +968,7 @@ static int property_case(uint64_t seed)
 	/* shape: grouping, ascending, drains first; few pairs */
 	groups = check_shape(p, n, g.drained, why, sizeof(why));
 	P(groups >= 0, "%s", why);
-	P(groups <= (nsrc + ndst > 0 ? nsrc + ndst - 1 : 0), "%d pairs for %d sources, %d targets", groups, nsrc,
-	  ndst);
+	P(groups <= (nsrc + ndst > 0 ? nsrc + ndst - 1 : 0), "%d pairs for %d sources, %d targets", groups, nsrc, ndst);
 	/* ranges: each source gives in the fewest runs, plus one cut per extra target */
 	for (k = 0, start = 0; k <= p->nmoves && p->nmoves; k++) {
 		if (k < p->nmoves && p->moves[k].src == p->moves[start].src)

@@ -18,7 +18,6 @@
 #define IDB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define IDC "cccccccccccccccccccccccccccccccccccccccc"
 
-
 /* Parse a data file; NULL (and a failed check) when it does not parse. */
 static struct topology *parse_file(const char *path)
 {
@@ -132,8 +131,9 @@ static void test_redis7_healthy(void)
 
 	if (!t)
 		return;
-	check_six_node_cluster(t, "f9dd23467956818914037d225b3e9bea582ed2cd", "f9dd23467956818914037d225b3e9bea582ed2cd",
-			       "df810cd51188e133ef8282578f7306d0f813543e", "ba4ee3efbe0c9531991ffb5d2ace44a21426d1d2");
+	check_six_node_cluster(t, "f9dd23467956818914037d225b3e9bea582ed2cd",
+			       "f9dd23467956818914037d225b3e9bea582ed2cd", "df810cd51188e133ef8282578f7306d0f813543e",
+			       "ba4ee3efbe0c9531991ffb5d2ace44a21426d1d2");
 	CHECK(t->nodes[t->myself].port == 6380 && t->nodes[t->myself].bus_port == 16380);
 	topology_free(t);
 }
@@ -148,7 +148,8 @@ static void test_migrating(void)
 	n = &t->nodes[t->myself];
 	CHECK(strcmp(n->id, V21) == 0);
 	CHECK(n->nopen == 2);
-	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 0 && strcmp(n->open[0].peer_id, V22) == 0);
+	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 0 &&
+	      strcmp(n->open[0].peer_id, V22) == 0);
 	CHECK(n->nopen == 2 && n->open[1].slot == 5462 && n->open[1].importing == 1 &&
 	      strcmp(n->open[1].peer_id, V22) == 0);
 	/* open slots do not change ownership */
@@ -164,7 +165,8 @@ static void test_migrating(void)
 	if (!t)
 		return;
 	n = &t->nodes[t->myself];
-	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 1 && strcmp(n->open[0].peer_id, V21) == 0);
+	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 1 &&
+	      strcmp(n->open[0].peer_id, V21) == 0);
 	CHECK(n->nopen == 2 && n->open[1].slot == 5462 && n->open[1].importing == 0);
 	topology_free(t);
 
@@ -174,7 +176,8 @@ static void test_migrating(void)
 		return;
 	n = &t->nodes[t->myself];
 	CHECK(n->flags == (NODE_MYSELF | NODE_REPLICA) && n->nslots == 0);
-	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 0 && strcmp(n->open[0].peer_id, V22) == 0);
+	CHECK(n->nopen == 2 && n->open[0].slot == 7 && n->open[0].importing == 0 &&
+	      strcmp(n->open[0].peer_id, V22) == 0);
 	topology_free(t);
 }
 
@@ -279,12 +282,13 @@ static void test_synthetic_forms(void)
 	struct topology *t = NULL;
 	char err[256];
 	const struct cluster_node *n;
-	const char *s = IDA " :0@0 master,fail,noaddr - 1 2 3 disconnected\n"
-			IDB " ::1:6379@16379 myself,slave " IDA " 0 0 4 connected\n"
-			IDC " 2001:db8::5:7000@17000,host-c.example master,futureflag - 0 5 18446744073709551615 "
-			"connected 0 1 2-9 11 16383\n"
-			"dddddddddddddddddddddddddddddddddddddddd 10.0.0.4:6379@16379, noflags - 0 0 0 connected\n"
-			"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee 10.0.0.5:6379@16379,,shard-id=x master - 0 0 0 connected";
+	const char *s = IDA
+		" :0@0 master,fail,noaddr - 1 2 3 disconnected\n" IDB " ::1:6379@16379 myself,slave " IDA
+		" 0 0 4 connected\n" IDC
+		" 2001:db8::5:7000@17000,host-c.example master,futureflag - 0 5 18446744073709551615 "
+		"connected 0 1 2-9 11 16383\n"
+		"dddddddddddddddddddddddddddddddddddddddd 10.0.0.4:6379@16379, noflags - 0 0 0 connected\n"
+		"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee 10.0.0.5:6379@16379,,shard-id=x master - 0 0 0 connected";
 
 	CHECK_MSG(parse_str(s, &t, err, sizeof(err)) == 0, "%s", err);
 	if (!t)
@@ -330,7 +334,8 @@ static void test_node_ranges(void)
 	/* as given: 5, 0-4 (not adjacent after 5), 7, 9-10 */
 	CHECK(t->nodes[0].nranges == 4 && t->nodes[0].nslots == 9);
 	CHECK(topology_node_ranges(t, 0, r, 8) == 3);
-	CHECK(r[0].start == 0 && r[0].end == 5 && r[1].start == 7 && r[1].end == 7 && r[2].start == 9 && r[2].end == 10);
+	CHECK(r[0].start == 0 && r[0].end == 5 && r[1].start == 7 && r[1].end == 7 && r[2].start == 9 &&
+	      r[2].end == 10);
 	CHECK(topology_node_ranges(t, 0, r, 1) == 1 && r[0].end == 5);
 	CHECK(topology_node_ranges(t, 1, r, 8) == 0);
 	CHECK(topology_node_ranges(t, -1, r, 8) == 0);
@@ -379,7 +384,7 @@ static void test_malformed(void)
 		{IDA " 1.2.3.4:1@2 master - 0 0 18446744073709551616 connected\n", "bad config-epoch"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 up\n", "bad link-state 'up'"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected 0\n" IDB " 1.2.3.4:1@2 master - 0 0 0 connected 1\n" IDC
-		 " 1.2.3.4:1@2 master - 0 0 0 connected 16384\n",
+		     " 1.2.3.4:1@2 master - 0 0 0 connected 16384\n",
 		 "CLUSTER NODES line 3: bad slot '16384'"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected a-b\n", "line 1: bad slot range 'a-b'"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected 1-\n", "bad slot range '1-'"},
@@ -389,10 +394,11 @@ static void test_malformed(void)
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected 0-100\n" IDB " 1.2.3.4:1@2 master - 0 0 0 connected 100\n",
 		 "line 2: slot 100 is claimed by bbbbbbbb... and by aaaaaaaa... (line 1)"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected 5 5\n", "slot 5 is claimed"},
-		{IDA " 1.2.3.4:1@2 myself,master - 0 0 0 connected\n" IDB " 1.2.3.4:1@2 myself,master - 0 0 0 connected\n",
+		{IDA " 1.2.3.4:1@2 myself,master - 0 0 0 connected\n" IDB
+		     " 1.2.3.4:1@2 myself,master - 0 0 0 connected\n",
 		 "line 2: second node flagged myself (first on line 1)"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected\n" IDB " 1.2.3.4:1@2 master - 0 0 0 connected\n" IDA
-		 " 1.2.3.4:1@2 master - 0 0 0 connected\n",
+		     " 1.2.3.4:1@2 master - 0 0 0 connected\n",
 		 "line 3: node id " IDA " already on line 1"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected\n\n" IDB " 1.2.3.4:1@2 master - 0 0 0 connected\n",
 		 "line 2: empty line"},
@@ -403,7 +409,8 @@ static void test_malformed(void)
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [7->-abc]\n", "bad open slot"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [7-x-" IDB "]\n", "bad open slot"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [16384->-" IDB "]\n", "bad open slot"},
-		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [7->-" IDB "] [7->-" IDC "]\n", "slot 7 is migrating twice"},
+		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [7->-" IDB "] [7->-" IDC "]\n",
+		 "slot 7 is migrating twice"},
 		{IDA " 1.2.3.4:1@2 master - 0 0 0 connected [7->-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB]\n",
 		 "bad node id in open slot"},
 		{"", "CLUSTER NODES reply is empty"},
@@ -592,8 +599,8 @@ static void test_cluster_info(void)
 		free(buf);
 	}
 
-	CHECK(cluster_info_parse("cluster_state:ok\ncluster_slots_assigned:5\nfuture_key:x", 53, &ci, err, sizeof(err)) ==
-	      0);
+	CHECK(cluster_info_parse("cluster_state:ok\ncluster_slots_assigned:5\nfuture_key:x", 53, &ci, err,
+				 sizeof(err)) == 0);
 	CHECK(ci.state_ok == 1 && ci.slots_assigned == 5);
 	CHECK(cluster_info_parse("cluster_slots_assigned:5\r\n", 26, &ci, err, sizeof(err)) == -1);
 	CHECK_MSG(strstr(err, "no cluster_state") != NULL, "%s", err);
@@ -720,7 +727,8 @@ static void test_shards_real(void)
 		CHECK(topology_replica_count(s, V21) == 1 && topology_replica_count(s, V22) == 1 &&
 		      topology_replica_count(s, V23) == 1);
 		for (size_t i = 0; i < s->nnodes; i++)
-			CHECK(s->nodes[i].link_connected && !(s->nodes[i].flags & ~(unsigned)(NODE_MASTER | NODE_REPLICA)));
+			CHECK(s->nodes[i].link_connected &&
+			      !(s->nodes[i].flags & ~(unsigned)(NODE_MASTER | NODE_REPLICA)));
 	}
 	topology_free(s);
 	topology_free(n);
@@ -795,7 +803,8 @@ static void test_shards_malformed(void)
 		{"$4\r\nport\r\n:6379", "$4\r\nport\r\n$4\r\n6379", "bad port '6379'"},
 		{"$4\r\nrole\r\n$7\r\nreplica", "$4\r\nrole\r\n$7\r\nsidecar", "shard 1 node 2: bad role 'sidecar'"},
 		{"$4\r\nrole\r\n$7\r\nreplica", "$4\r\nrule\r\n$7\r\nreplica", "shard 1 node 2: no role"},
-		{"$4\r\nrole\r\n$7\r\nreplica", "$4\r\nrole\r\n$6\r\nmaster", "shard 1: two masters, cf1e3987... and eafdbbba..."},
+		{"$4\r\nrole\r\n$7\r\nreplica", "$4\r\nrole\r\n$6\r\nmaster",
+		 "shard 1: two masters, cf1e3987... and eafdbbba..."},
 		{"$4\r\nrole\r\n$6\r\nmaster", "$4\r\nrole\r\n$7\r\nreplica", "shard 1: has slots but no master"},
 		{"$2\r\nip\r\n$10\r\n127.0.0.23", "$2\r\nip\r\n$10\r\n127.0 0.23", "bad ip"},
 		{"$18\r\nreplication-offset\r\n:84", "$18\r\nreplication-offset\r\n$2\r\n84", "bad replication-offset"},
@@ -824,8 +833,8 @@ static void test_shards_malformed(void)
 		err[0] = '\0';
 		CHECK_MSG(r && topology_from_shards(r, &t, err, sizeof(err)) == -1, "case %zu accepted", i);
 		CHECK_MSG(t == NULL, "case %zu: out not NULL", i);
-		CHECK_MSG(strstr(err, cases[i].want) && strstr(err, "CLUSTER SHARDS"), "case %zu: error '%s', want '%s'",
-			  i, err, cases[i].want);
+		CHECK_MSG(strstr(err, cases[i].want) && strstr(err, "CLUSTER SHARDS"),
+			  "case %zu: error '%s', want '%s'", i, err, cases[i].want);
 		freeReplyObject(r);
 		free(m);
 	}
@@ -837,7 +846,8 @@ static void test_shards_malformed(void)
 		size_t l2;
 		char *m2 = m1 ? replace(m1, mlen, "$2\r\nip\r\n$10\r\n127.0.0.23", "$2\r\nxx\r\n$10\r\n127.0.0.23", &l2)
 			      : NULL;
-		char *m3 = m2 ? replace(m2, l2, "*3\r\n*4\r\n", "*3\r\n*6\r\n$5\r\nfuzzy\r\n*1\r\n:1\r\n", &mlen) : NULL;
+		char *m3 = m2 ? replace(m2, l2, "*3\r\n*4\r\n", "*3\r\n*6\r\n$5\r\nfuzzy\r\n*1\r\n:1\r\n", &mlen)
+			      : NULL;
 		CHECK(m3 != NULL);
 		r = m3 ? resp_parse(m3, mlen) : NULL;
 		t = NULL;
@@ -861,7 +871,8 @@ static void test_shards_malformed(void)
 	CHECK(r && topology_from_shards(r, &t, err, sizeof(err)) == -1 && strstr(err, "not an array"));
 	freeReplyObject(r);
 	r = resp_parse("*1\r\n*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n$1\r\nx\r\n", 46);
-	CHECK(r && topology_from_shards(r, &t, err, sizeof(err)) == -1 && strstr(err, "shard 1 node 1: not a key/value"));
+	CHECK(r && topology_from_shards(r, &t, err, sizeof(err)) == -1 &&
+	      strstr(err, "shard 1 node 1: not a key/value"));
 	freeReplyObject(r);
 }
 

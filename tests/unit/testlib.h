@@ -5,25 +5,25 @@
 #include <stdio.h>
 
 extern int test_passed, test_failed;
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (cond) {                                                      \
-			test_passed++;                                           \
-		} else {                                                         \
-			test_failed++;                                           \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (cond) {                                                                      \
+			test_passed++;                                                           \
+		} else {                                                                         \
+			test_failed++;                                                           \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                \
+		}                                                                                \
 	} while (0)
-#define CHECK_MSG(cond, ...)                                                     \
-	do {                                                                     \
-		if (cond) {                                                      \
-			test_passed++;                                           \
-		} else {                                                         \
-			test_failed++;                                           \
+#define CHECK_MSG(cond, ...)                                                                     \
+	do {                                                                                     \
+		if (cond) {                                                                      \
+			test_passed++;                                                           \
+		} else {                                                                         \
+			test_failed++;                                                           \
 			fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                            \
-			fputc('\n', stderr);                                     \
-		}                                                                \
+			fprintf(stderr, __VA_ARGS__);                                            \
+			fputc('\n', stderr);                                                     \
+		}                                                                                \
 	} while (0)
 int test_done(const char *name);
 /* Whole file into a NUL-terminated buffer (caller frees), NULL if unreadable. */
