@@ -320,7 +320,6 @@ again:
 		const struct topology **views = calloc(snap->nviews, sizeof(*views));
 		struct keys_arg ka = {snap, ref, pw};
 		size_t nv = 0;
-		int any_open = 0;
 		if (!views)
 			goto oom;
 		/* Masters only: Valkey 8 replicas mirror their master's marks. */
@@ -329,11 +328,8 @@ again:
 			if (t->myself < 0 || !(t->nodes[t->myself].flags & NODE_MASTER))
 				continue;
 			views[nv++] = t;
-			if (t->nodes[t->myself].nopen)
-				any_open = 1;
 		}
-		if (any_open &&
-		    plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
+		if (plan_fix_open_slots(ref, views, nv, keys_in_slot, &ka, &fixes, &nfixes, err, sizeof(err)) < 0) {
 			free(views);
 			fprintf(stderr, "autoshard: open slots: %s\n", err);
 			goto done;

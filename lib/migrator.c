@@ -81,6 +81,7 @@ enum req_kind {
 	REQ_STABLE,
 	REQ_COUNTKEYS,
 	REQ_CLEAR, /* SETSLOT STABLE on dst right before its SETSLOT NODE (batched finish) */
+	REQ_BUMP,  /* CLUSTER BUMPEPOCH on dst before it claims a slot it was not importing */
 };
 
 static const char *const req_names[] = {
@@ -93,6 +94,7 @@ static const char *const req_names[] = {
 	[REQ_STABLE] = "CLUSTER SETSLOT STABLE",
 	[REQ_COUNTKEYS] = "CLUSTER COUNTKEYSINSLOT",
 	[REQ_CLEAR] = "CLUSTER SETSLOT STABLE",
+	[REQ_BUMP] = "CLUSTER BUMPEPOCH",
 };
 
 enum slot_state {
@@ -102,6 +104,7 @@ enum slot_state {
 	SLOT_OPEN,      /* IMPORTING on dst and MIGRATING on src: waiting for a moving slot */
 	SLOT_MOVING,    /* GETKEYSINSLOT/MIGRATE rounds on src's migrate connection */
 	SLOT_RETRY,     /* waiting for the retry timer */
+	SLOT_BUMPING,   /* SETOWNER: CLUSTER BUMPEPOCH sent to dst */
 	SLOT_OWNER_DST, /* SETSLOT NODE dst sent to dst */
 	SLOT_OWNER_ALL, /* SETSLOT NODE dst sent to every other node */
 	SLOT_STABLE,    /* ROLLBACK: SETSLOT STABLE sent to src and dst */
@@ -655,18 +658,35 @@ static int pair_drained(const struct mpair *p)
 
 /* Keys are all on dst (imported: 1 when our IMPORTING on dst succeeded and
  * our rounds emptied the slot), or dst owns the slot already: SETSLOT NODE
- * dst on dst, batched when imported. */
+ * dst on dst, batched when imported.
+ *
+ * Not imported, SETSLOT NODE <myself> claims the slot at dst's current
+ * config epoch without a bump. A former owner that still claims it at a
+ * higher epoch (one that won an epoch collision, say) then takes it back in
+ * dst's own view with its next ping, and once that owner is told otherwise
+ * nobody claims the slot while every other node names dst: a split no
+ * gossip repairs, since a node ignores UPDATE messages about itself. So dst
+ * first bumps its epoch (BUMPEPOCH is a no-op when it already has the
+ * highest), then claims. */
 static void begin_owner(struct mrun *run, struct mslot *s, int imported)
 {
 	struct mfinish *f = &run->fin[s->task->dst];
 
 	if (s->pair)
 		s->pair->finishing++;
-	s->state = SLOT_OWNER_DST;
 	if (!imported) {
-		send_setslot(run, s, REQ_NODE, s->task->dst, "NODE", run->nodes[s->task->dst].id);
+		static const char *const argv[2] = {"CLUSTER", "BUMPEPOCH"};
+		static const size_t lens[2] = {7, 9};
+		struct mreq *req = req_new(run, REQ_BUMP, s);
+
+		if (!req)
+			return;
+		req->node = s->task->dst;
+		s->state = SLOT_BUMPING;
+		conn_send(ctl_conn(run, s->task->dst), req, 2, (const char **)argv, lens);
 		return;
 	}
+	s->state = SLOT_OWNER_DST;
 	queue_push(&f->q, s);
 	/* Flush now when the batch is full or this pair has nothing else to
 	 * move (no reason to wait at the tail), else soon. */
@@ -972,6 +992,14 @@ static void dispatch(struct mrun *run, struct mreq *req, const redisReply *r)
 		break;
 	case REQ_STABLE:
 		handle_stable(run, s, req, r);
+		break;
+	case REQ_BUMP:
+		/* "BUMPED" or "STILL"; an error (the command renamed away, say)
+		 * costs only the bump, so the claim goes ahead. */
+		if (r->type == REDIS_REPLY_ERROR)
+			run->stats->setslot_errors_ignored++;
+		s->state = SLOT_OWNER_DST;
+		send_setslot(run, s, REQ_NODE, s->task->dst, "NODE", run->nodes[s->task->dst].id);
 		break;
 	case REQ_CLEAR:
 		if (!reply_is_ok(r))

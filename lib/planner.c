@@ -658,6 +658,34 @@ static int decide_slot(const struct fix_ctx *c, int slot, const struct open_entr
 	}
 	owner = c->nclaim[slot] == 1 ? c->claimer[slot][0] : c->ref->slot_owner[slot];
 
+	if (ne == 0 && c->nclaim[slot] == 0) {
+		/* Nobody claims the slot in its own view, yet the views name an
+		 * owner X: X's own view names another node Y (Y's claim at a
+		 * higher epoch reached X before Y was told it had lost the slot).
+		 * No gossip repairs that: X must claim it again. If only Y holds
+		 * keys of the slot, Y is the owner instead. */
+		int x = owner, y, dst;
+		long long kx, ky = 0;
+
+		if (x < 0 || (size_t)x >= c->ref->nnodes || c->view_of[x] < 0)
+			return 0;
+		y = view_owner(c, (size_t)c->view_of[x], slot);
+		if (count_keys(c, x, slot, &kx) < 0)
+			return -1;
+		if (y >= 0 && y != x && c->view_of[y] >= 0 && count_keys(c, y, slot, &ky) < 0)
+			return -1;
+		if (kx > 0 && ky > 0)
+			return seterr(c->err, c->errlen,
+				      "slot %d: claimed by no master, and both %s and %s hold keys of it: fix by hand",
+				      slot, ref_id(c, x), ref_id(c, y));
+		dst = ky > 0 ? y : x;
+		y = dst == x ? y : x; /* the other one */
+		*have = 1;
+		fix->kind = FIX_SETOWNER;
+		fix->src = y >= 0 && c->view_of[y] >= 0 ? y : dst;
+		fix->dst = dst;
+		return 0;
+	}
 	if (ne == 0) {
 		/* Not open unless the claimer's ownership is conceded by the
 		 * former owner while other views still name that former owner. */

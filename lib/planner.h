@@ -68,7 +68,7 @@ void plan_free(struct plan *p);
 enum fix_kind {
 	FIX_FINISH,   /* migrate remaining keys src->dst, then SETSLOT NODE dst everywhere */
 	FIX_ROLLBACK, /* SETSLOT STABLE on the nodes listed; slot stays with src */
-	FIX_SETOWNER, /* dst already owns it in its own view: SETSLOT NODE dst on the others */
+	FIX_SETOWNER, /* dst owns it (by its keys or the views): dst claims it, then SETSLOT NODE dst on the others */
 };
 
 struct slot_fix {

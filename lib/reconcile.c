@@ -741,7 +741,6 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	/* 2. Open slots from an interrupted migration are finished or rolled back
 	 * before anything else moves. */
 	{
-		int any_open = 0;
 		const struct topology **views = calloc(rc->snap->nviews, sizeof(*views));
 		size_t nv = 0;
 		if (!views) {
@@ -756,11 +755,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			    !(v->topo->nodes[v->topo->myself].flags & NODE_MASTER))
 				continue;
 			views[nv++] = v->topo;
-			if (v->topo->nodes[v->topo->myself].nopen)
-				any_open = 1;
 		}
-		if (any_open &&
-		    plan_fix_open_slots(ref, views, nv, count_keys_cb, rc, &fixes, &nfixes, err, sizeof(err)) < 0) {
+		if (plan_fix_open_slots(ref, views, nv, count_keys_cb, rc, &fixes, &nfixes, err, sizeof(err)) < 0) {
 			free(views);
 			goto fail;
 		}

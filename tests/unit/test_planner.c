@@ -1430,6 +1430,54 @@ static void test_fix_stale_migrating_mark(void)
 	topo_free_test(ref);
 }
 
+/* The split seen after a kill in a Redis 7 drain: C's claim of slot 12000
+ * reached B at an epoch higher than B's own before C was told B owns it, so
+ * B's own view names C, C's names B, and A's (the reference's) names B:
+ * nobody claims the slot. B, named by the views, must claim it again; if only
+ * C holds keys of the slot, C must; keys on both are refused. A slot every
+ * view agrees on is left alone. */
+static void test_fix_claimed_by_nobody(void)
+{
+	struct topology *ref = fix_ref(), *v[3];
+	const struct topology *views[3];
+	struct keys_table kt = {.nover = 0};
+	struct slot_fix *fx = NULL;
+	size_t nfx = 0;
+	char err[256] = "";
+	int i;
+
+	ref->slot_owner[12000] = 1;
+	topo_sync_ranges(ref);
+	for (i = 0; i < 3; i++) {
+		v[i] = fix_view(ref, i);
+		views[i] = v[i];
+	}
+	CHECK_MSG(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == 0, "%s", err);
+	CHECK_MSG(nfx == 0, "agreeing views gave %zu fixes", nfx);
+	free(fx);
+	fx = NULL;
+	view_own(v[1], 12000, ref, 2); /* B: C owns it */
+	kt.keys[1] = 4;
+	CHECK_MSG(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == 0, "%s", err);
+	CHECK_MSG(nfx == 1 && fx && fx[0].slot == 12000 && fx[0].kind == FIX_SETOWNER && fx[0].dst == 1 &&
+			  fx[0].src == 2,
+		  "nfx %zu", nfx);
+	free(fx);
+	fx = NULL;
+	kt.keys[1] = 0;
+	keys_override(&kt, 2, 12000, 7);
+	CHECK_MSG(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == 0, "%s", err);
+	CHECK(nfx == 1 && fx && fx[0].kind == FIX_SETOWNER && fx[0].dst == 2 && fx[0].src == 1);
+	free(fx);
+	fx = NULL;
+	kt.keys[1] = 1;
+	CHECK(plan_fix_open_slots(ref, views, 3, keys_cb, &kt, &fx, &nfx, err, sizeof(err)) == -1);
+	CHECK_MSG(err_has(err, "claimed by no master"), "%s", err);
+	for (i = 0; i < 3; i++)
+		topo_free_test(v[i]);
+	topo_free_test(ref);
+}
+
 int main(void)
 {
 	test_scale_out_3_to_6();
@@ -1446,5 +1494,6 @@ int main(void)
 	test_fix_open_slots();
 	test_fix_conflict_by_keys_and_epoch();
 	test_fix_stale_migrating_mark();
+	test_fix_claimed_by_nobody();
 	return TEST_DONE();
 }
