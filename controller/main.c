@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "evloop.h"
+#include "http/httpd.h"
 #include "kubernetes/events.h"
 #include "kubernetes/kube_client.h"
 #include "kubernetes/kubeconfig.h"
@@ -46,6 +47,10 @@ static const struct cfg_option controller_opts[] = {
 	 "re-check every cluster's health (and re-apply its objects) this often"},
 	{"engine-deadline-s", CFG_INT, 10, 86400, "600", "AUTOSHARD_ENGINE_DEADLINE_S", NULL,
 	 "one engine run (bootstrap, rebalance, drain) at most this long, then it is retried"},
+	{"http-addr", CFG_STRING, 0, 0, ":8080", "AUTOSHARD_HTTP_ADDR", NULL,
+	 "serve /healthz, /readyz and /metrics on HOST:PORT (:PORT every address; \"\" disables)"},
+	{"http-max-clients", CFG_INT, 1, 10000, "64", "AUTOSHARD_HTTP_MAX_CLIENTS", NULL,
+	 "HTTP connections open at once at most"},
 	{"log-level", CFG_ENUM, 0, 0, "info", "AUTOSHARD_LOG_LEVEL", "error|warn|info|debug", "log verbosity"},
 	{"log-format", CFG_ENUM, 0, 0, "text", "AUTOSHARD_LOG_FORMAT", "text|json", "log line format"},
 };
@@ -54,20 +59,72 @@ struct controller {
 	struct evloop *loop;
 	struct operator* op;
 	struct lease_elector *le;
+	struct httpd *http;
 	int exit_code;
 	int stopping;
+	int leader;
 };
+
+/* /healthz: the event loop answers. /readyz: every informer has listed and
+ * every watch runs (a replica that does not lead is ready too: it is
+ * standing by). /metrics: the controller's own state. */
+static void http_handler(const char *path, struct httpd_response *res, void *arg)
+{
+	struct controller *ctl = arg;
+	struct textbuf b = {0};
+	char why[200];
+
+	if (strcmp(path, "/healthz") == 0) {
+		tb_printf(&b, "ok\n");
+	} else if (strcmp(path, "/readyz") == 0) {
+		int ready = !ctl->stopping && operator_ready(ctl->op, why, sizeof(why));
+
+		res->status = ready ? 200 : 503;
+		tb_printf(&b, "%s\n", ctl->stopping ? "stopping" : why);
+	} else if (strcmp(path, "/metrics") == 0) {
+		int ready = operator_ready(ctl->op, why, sizeof(why));
+
+		tb_printf(&b,
+			  "# HELP autoshard_controller_leader Whether this replica holds the leader Lease.\n"
+			  "# TYPE autoshard_controller_leader gauge\n"
+			  "autoshard_controller_leader %d\n",
+			  ctl->leader);
+		tb_printf(&b,
+			  "# HELP autoshard_controller_ready Whether every informer has listed and every watch runs.\n"
+			  "# TYPE autoshard_controller_ready gauge\n"
+			  "autoshard_controller_ready %d\n",
+			  ready);
+		tb_printf(&b,
+			  "# HELP autoshard_controller_engines_running Engine child processes running now.\n"
+			  "# TYPE autoshard_controller_engines_running gauge\n"
+			  "autoshard_controller_engines_running %d\n",
+			  operator_engines_running(ctl->op));
+		tb_printf(&b,
+			  "# HELP autoshard_controller_http_connections HTTP connections open now.\n"
+			  "# TYPE autoshard_controller_http_connections gauge\n"
+			  "autoshard_controller_http_connections %d\n",
+			  ctl->http ? httpd_clients(ctl->http) : 0);
+		tb_respond(&b, res, "text/plain; version=0.0.4; charset=utf-8");
+		return;
+	} else {
+		res->status = 404;
+		tb_printf(&b, "not found: try /healthz, /readyz or /metrics\n");
+	}
+	tb_respond(&b, res, "text/plain; charset=utf-8");
+}
 
 static void started_leading(void *arg)
 {
 	struct controller *ctl = arg;
 	log_info("leading: acting on ValkeyClusters");
+	ctl->leader = 1;
 	operator_set_leader(ctl->op, 1);
 }
 
 static void stopped_leading(void *arg)
 {
 	struct controller *ctl = arg;
+	ctl->leader = 0;
 	operator_set_leader(ctl->op, 0);
 	if (ctl->stopping)
 		return;
@@ -212,6 +269,17 @@ int main(int argc, char **argv)
 		log_warnx("operator: %s", err);
 		goto done;
 	}
+	if (*cfg_str(&c, "http-addr")) {
+		struct httpd_opts ho = {cfg_str(&c, "http-addr"), (int)cfg_int(&c, "http-max-clients"), 0, 0};
+
+		ctl.http = httpd_new(ctl.loop, &ho, http_handler, &ctl, err, sizeof(err));
+		if (!ctl.http) {
+			log_warnx("%s", err);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		log_info("http: serving /healthz, /readyz and /metrics on port %d", httpd_port(ctl.http));
+	}
 	memset(&lo, 0, sizeof(lo));
 	lo.ns = lease_ns;
 	lo.name = cfg_str(&c, "lease-name");
@@ -235,6 +303,7 @@ int main(int argc, char **argv)
 	rc = ctl.stopping ? EXIT_OK : ctl.exit_code;
 done:
 	lease_elector_free(ctl.le);
+	httpd_free(ctl.http);
 	operator_free(ctl.op);
 	kube_events_free(rec);
 	kube_client_free(kc);

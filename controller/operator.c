@@ -976,6 +976,25 @@ static void informer_error(const char *msg, void *arg)
 	hold_actions(arg, "a watch is broken");
 }
 
+int operator_ready(const struct operator* op, char *why, size_t whylen)
+{
+	static const char *const names[N_INFORMERS] = {"valkeyclusters", "statefulsets", "pods", "configmaps"};
+	struct kube_informer *inf[N_INFORMERS];
+
+	informers(op, inf);
+	for (int i = 0; i < N_INFORMERS; i++)
+		if (!inf[i] || !kube_informer_synced(inf[i])) {
+			snprintf(why, whylen, "the %s informer has not listed yet", names[i]);
+			return 0;
+		}
+	if (op->watch_broken) {
+		snprintf(why, whylen, "a watch is broken or the API server did not answer");
+		return 0;
+	}
+	snprintf(why, whylen, "ok");
+	return 1;
+}
+
 void operator_api_error(struct operator* op)
 {
 	op->need_probe = 1;

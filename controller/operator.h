@@ -34,6 +34,8 @@ int operator_start(struct operator* op, char *err, size_t errlen);
  * hold every action until the API server answers and every watch runs. */
 void operator_api_error(struct operator* op);
 void operator_set_leader(struct operator* op, int leader);
+/* 1 when every informer has listed and every watch runs; else 0 and why. */
+int operator_ready(const struct operator* op, char *why, size_t whylen);
 /* Number of engine children running. */
 int operator_engines_running(const struct operator* op);
 /* Stops informers, kills engines, cancels requests. Accepts NULL. */

@@ -3,7 +3,8 @@
 # the integration tests below (their sidecars, CLIs and HTTP clients run
 # instrumented too; every report goes to a log directory and any file there
 # fails the stage); valgrind --leak-check=full runs every unit test of the
-# normal build (the sidecar under valgrind is an integration test of its own).
+# normal build and the HTTP server's test program (the sidecar under valgrind
+# is an integration test of its own).
 # Exits non-zero on any finding.
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,10 +30,10 @@ echo "sanitize: ASan+UBSan unit tests"
 reports "the unit tests"
 for t in integration/test_check_problems.sh integration/test_bad_input.sh integration/test_local_scale_keys.sh \
 	integration/test_clone_guard.sh integration/test_heal_ephemeral.sh integration/test_flux_source.sh \
-	upsun/test_upsun_sim.sh; do
+	upsun/test_upsun_sim.sh integration/test_httpd.py; do
 	echo "sanitize: ASan+UBSan $t"
 	log=$(mktemp)
-	if ! AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp sh "tests/$t" >"$log" 2>&1; then
+	if ! AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp "tests/$t" >"$log" 2>&1; then
 		tail -n 40 "$log" >&2; rm -f "$log"; reports "$t"; echo "sanitize: $t failed under ASan/UBSan" >&2; exit 1
 	fi
 	if grep -q "Sanitizer\|runtime error" "$log"; then
@@ -49,4 +50,8 @@ for t in "$BUILD"/tests/test_*; do
 	(cd tests/unit && valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 		--error-exitcode=99 "$t" >/dev/null) || { echo "sanitize: valgrind found errors in $t" >&2; exit 1; }
 done
+echo "sanitize: valgrind HTTP server (test_httpd.py with the server under valgrind)"
+HTTPD_WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99" \
+	AUTOSHARD_BIN="$BUILD" tests/integration/test_httpd.py >/dev/null ||
+	{ echo "sanitize: valgrind found errors in the HTTP server (or its test failed)" >&2; exit 1; }
 echo "sanitize: clean"

@@ -56,10 +56,21 @@ ctrl_up() {
 ctrl_start() {
 	local name=$1
 	shift
-	"$BIN/autoshard-controller" --kubeconfig "$KUBECONFIG" --identity "$name" "$@" \
+	"$BIN/autoshard-controller" --kubeconfig "$KUBECONFIG" --identity "$name" --http-addr 127.0.0.1:0 "$@" \
 		>>"$D/controller-$name.log" 2>&1 &
 	CTRL_PID=$!
 	CTRL_PIDS+=("$CTRL_PID")
+}
+
+# ctrl_http NAME PATH: GET PATH from controller NAME's HTTP server (it listens
+# on a free port of 127.0.0.1 and logs it); prints "CODE BODY" on one line.
+ctrl_http() {
+	local port i=0
+	until port=$(sed -n 's/.*http: serving .* on port \([0-9]*\).*/\1/p' "$D/controller-$1.log" | tail -1) && [ -n "$port" ]; do
+		i=$((i + 1)); [ "$i" -lt 100 ] || fail "controller $1 logged no HTTP port"
+		sleep 0.1
+	done
+	curl -s -m 5 -w ' %{http_code}' "http://127.0.0.1:$port$2" | tr '\n' ' ' | awk '{ print $NF, $0 }'
 }
 
 # vc_apply NAME SHARDS REPLICAS: create or change a ValkeyCluster.

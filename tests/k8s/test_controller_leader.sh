@@ -3,7 +3,8 @@
 # engine run, no writes) while the first renews; when the first freezes
 # (SIGSTOP: no renewals, no release) the second takes over only after the
 # Lease expired and then acts (a scale-up completes); the first, resumed,
-# sees it lost the Lease and exits with status 1.
+# sees it lost the Lease and exits with status 1. Both serve /healthz and
+# /readyz (200) and /metrics, where only the holder says it leads.
 . "$(dirname "$0")/lib_ctrl.sh"
 ctrl_up
 LEASE="--lease-duration-ms 4000 --renew-deadline-ms 3000 --retry-period-ms 500"
@@ -24,6 +25,17 @@ grep -q 'leader: one' "$D/controller-two.log" || fail "two did not see one as le
 grep -qE 'leading|engine|valkeycluster' "$D/controller-two.log" && fail "the passive controller acted: $(cat "$D/controller-two.log")"
 grep -q 'engine started' "$D/controller-one.log" || fail "one did not run the engine"
 pass "one leads and made the cluster; two stays passive"
+
+# Probes and metrics: both are live and ready (two stands by, ready to take
+# over); only one says it leads.
+for n in one two; do
+	case "$(ctrl_http $n /healthz)" in "200 ok"*) ;; *) fail "$n /healthz: $(ctrl_http $n /healthz)" ;; esac
+	case "$(ctrl_http $n /readyz)" in "200 ok"*) ;; *) fail "$n /readyz: $(ctrl_http $n /readyz)" ;; esac
+	case "$(ctrl_http $n /nope)" in "404 "*) ;; *) fail "$n /nope: $(ctrl_http $n /nope)" ;; esac
+done
+ctrl_http one /metrics | grep -q "autoshard_controller_leader 1 " || fail "one's /metrics: $(ctrl_http one /metrics)"
+ctrl_http two /metrics | grep -q "autoshard_controller_leader 0 " || fail "two's /metrics: $(ctrl_http two /metrics)"
+pass "/healthz and /readyz 200 on both, unknown path 404, /metrics leader 1 on one and 0 on two"
 
 kill -STOP "$one"
 stopped_at=$(date +%s%N)
