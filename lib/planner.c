@@ -137,14 +137,21 @@ static int cmp_member_rem_desc(const void *a, const void *b)
 	const struct member *x = *(const struct member *const *)a;
 	const struct member *y = *(const struct member *const *)b;
 
+	int xh = x->cur > x->target, yh = y->cur > y->target; /* holds more than its floor now */
+
 	if (x->rem != y->rem)
 		return x->rem > y->rem ? -1 : 1;
+	/* Equal remainders: the extra slot stays where it already is, so a
+	 * balanced cluster plans no move whichever ids got the extras. */
+	if (xh != yh)
+		return xh ? -1 : 1;
 	return strcmp(x->id, y->id);
 }
 
 /* Largest-remainder apportionment of total slots over m by weight units.
  * Each target is the floor or the ceiling of its exact share; the slots left
- * after the floors go to the largest remainders, ties by id ascending. A
+ * after the floors go to the largest remainders, ties to members holding more
+ * than their floor already, then by id ascending. A
  * weight of 0 gets 0. Exact: units <= 1e9, nodes <= 32767, total <= 16384. */
 static int apportion(struct member *m, size_t nm, int total, char *err, size_t errlen)
 {
