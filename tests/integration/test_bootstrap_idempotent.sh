@@ -3,7 +3,7 @@
 # changes nothing and never fails with "node is not empty"; killed with
 # SIGKILL at many points of its run, the next run still ends healthy with the
 # same layout. Also: the sidecar, killed -9 halfway through bootstrap and
-# restarted, converges.
+# restarted, converges. A rebalance right after bootstrap has nothing to move.
 . "$(dirname "$0")/lib.sh"
 
 base=127.53.1
@@ -18,6 +18,9 @@ echo "$out" | grep -qiE "assigning|replicating|joining" && fail "second run chan
 after=$(valkey-cli -h $base.1 cluster nodes | awk '{print $1, $3, $4, $9}' | sort)
 [ "$before" = "$after" ] || fail "layout changed on the second run"
 pass "bootstrap twice: second run is a no-op"
+out=$("$AUTOSHARD" rebalance --seed $base.1:6379 --dry-run 2>&1) || fail "rebalance --dry-run: $out"
+echo "$out" | grep -qE "nothing to move|plan: 0 slot moves" || fail "a freshly bootstrapped cluster is balanced, yet rebalance plans: $out"
+pass "rebalance on the freshly bootstrapped cluster: nothing to move"
 
 # kill -9 at increasing delays, then finish
 for delay in 0.005 0.01 0.02 0.04 0.08 0.15 0.3; do
