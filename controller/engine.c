@@ -22,6 +22,7 @@ struct engine_run {
 	size_t len;
 	int have_result;
 	struct engine_report report;
+	struct engine_map *pending; /* a map being read */
 };
 
 int engine_parse_line(const char *line, struct engine_progress *p, struct engine_report *r)
@@ -47,6 +48,108 @@ int engine_parse_line(const char *line, struct engine_progress *p, struct engine
 	return -1;
 }
 
+void engine_map_free(struct engine_map *m)
+{
+	if (!m)
+		return;
+	free(m->nodes);
+	free(m);
+}
+
+static int map_find(const struct engine_map *m, const char *id)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->nodes[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+static int map_bad(struct engine_map **pending)
+{
+	engine_map_free(*pending);
+	*pending = NULL;
+	return -1;
+}
+
+int engine_map_line(const char *line, struct engine_map **pending)
+{
+	struct engine_map *m = *pending;
+
+	if (!strcmp(line, "map begin")) {
+		engine_map_free(m);
+		if (!(m = calloc(1, sizeof(*m))))
+			return -1;
+		for (int i = 0; i < 16384; i++)
+			m->owner[i] = -1;
+		*pending = m;
+		return 0;
+	}
+	if (!m)
+		return -1;
+	if (!strcmp(line, "map end"))
+		return 1; /* *pending is the finished map: the caller takes it */
+	if (!strncmp(line, "node ", 5)) {
+		struct engine_node nd;
+		char master[48];
+
+		memset(&nd, 0, sizeof(nd));
+		if (sscanf(line + 5, "%40s %71s %7s %47s %11s %d", nd.id, nd.addr, nd.role, master, nd.state,
+			   &nd.nslots) != 6 ||
+		    strlen(nd.id) != 40 || nd.nslots < 0 || nd.nslots > 16384 || m->n >= 1000 ||
+		    map_find(m, nd.id) >= 0)
+			return map_bad(pending);
+		if (strcmp(master, "-") != 0) {
+			if (strlen(master) != 40)
+				return map_bad(pending);
+			memcpy(nd.master, master, 41);
+		}
+		if (m->n == m->cap) {
+			size_t cap = m->cap ? m->cap * 2 : 8;
+			struct engine_node *v = realloc(m->nodes, cap * sizeof(*v));
+
+			if (!v)
+				return map_bad(pending);
+			m->nodes = v;
+			m->cap = cap;
+		}
+		m->nodes[m->n++] = nd;
+		return 0;
+	}
+	if (!strncmp(line, "slots ", 6)) {
+		char id[41];
+		const char *q = line + 6;
+		int k, n = 0;
+
+		if (sscanf(q, "%40s%n", id, &n) != 1 || (k = map_find(m, id)) < 0)
+			return map_bad(pending);
+		q += n;
+		while (*q == ' ')
+			q++;
+		while (*q) {
+			char *end;
+			long a = strtol(q, &end, 10), b = a;
+
+			if (end == q || a < 0 || a > 16383)
+				return map_bad(pending);
+			if (*end == '-') {
+				q = end + 1;
+				b = strtol(q, &end, 10);
+				if (end == q || b < a || b > 16383)
+					return map_bad(pending);
+			}
+			for (long x = a; x <= b; x++)
+				m->owner[x] = (int16_t)k;
+			q = end;
+			if (*q && *q != ' ')
+				return map_bad(pending);
+			while (*q == ' ')
+				q++;
+		}
+		return 0;
+	}
+	return map_bad(pending);
+}
+
 /* ---- the child ---- */
 
 static int child_fd = -1;
@@ -65,6 +168,75 @@ static void child_write(const char *line)
 	}
 }
 
+static const char *node_state(unsigned f)
+{
+	return f & NODE_FAIL        ? "fail"
+	       : f & NODE_PFAIL     ? "pfail"
+	       : f & NODE_HANDSHAKE ? "handshake"
+	       : f & NODE_NOADDR    ? "noaddr"
+				    : "ok";
+}
+
+/* The slot map of t as map lines (see engine.h). */
+static void child_emit_map(const struct topology *t)
+{
+	char line[2048];
+
+	child_write("map begin\n");
+	for (size_t k = 0; k < t->nnodes; k++) {
+		const struct cluster_node *nd = &t->nodes[k];
+
+		snprintf(line, sizeof(line), "node %s %s:%d %s %s %s %d\n", nd->id, nd->ip[0] ? nd->ip : "-", nd->port,
+			 nd->flags & NODE_MASTER ? "master" : "replica", nd->master_id[0] ? nd->master_id : "-",
+			 node_state(nd->flags), nd->nslots);
+		child_write(line);
+	}
+	for (size_t k = 0; k < t->nnodes; k++) {
+		const struct cluster_node *nd = &t->nodes[k];
+		size_t len = 0;
+
+		for (size_t i = 0; i < nd->nranges; i++) {
+			if (len == 0)
+				len = (size_t)snprintf(line, sizeof(line), "slots %s", nd->id);
+			if (nd->ranges[i].start == nd->ranges[i].end)
+				len += (size_t)snprintf(line + len, sizeof(line) - len, " %d", nd->ranges[i].start);
+			else
+				len += (size_t)snprintf(line + len, sizeof(line) - len, " %d-%d", nd->ranges[i].start,
+							nd->ranges[i].end);
+			if (len > sizeof(line) - 64 || i + 1 == nd->nranges) {
+				line[len++] = '\n';
+				line[len] = 0;
+				child_write(line);
+				len = 0;
+			}
+		}
+	}
+	child_write("map end\n");
+}
+
+static const struct member_list *child_members;
+static const char *child_password;
+
+/* Read the cluster now and emit its map. */
+static void child_map_now(void)
+{
+	struct hostport *addrs = calloc(child_members->n ? child_members->n : 1, sizeof(*addrs));
+	struct cluster_snapshot *snap = NULL;
+	struct cluster_gather_opts go = {child_password, 1000, 0};
+	char err[256];
+	int ref;
+
+	if (!addrs)
+		return;
+	for (size_t i = 0; i < child_members->n; i++)
+		addrs[i] = child_members->v[i].addr;
+	if (cluster_gather(addrs, child_members->n, &go, &snap, err, sizeof(err)) == 0 &&
+	    (ref = cluster_pick_ref(snap, snap->nviews, 0)) >= 0 && snap->views[ref].topo)
+		child_emit_map(snap->views[ref].topo);
+	cluster_snapshot_free(snap);
+	free(addrs);
+}
+
 static void child_progress(const struct migrator_progress *p, void *arg)
 {
 	char line[256];
@@ -73,6 +245,9 @@ static void child_progress(const struct migrator_progress *p, void *arg)
 	snprintf(line, sizeof(line), "progress %zu %zu %llu %s\n", p->slots_done, p->slots_total,
 		 (unsigned long long)p->keys_moved, p->phase && *p->phase ? p->phase : "migrating");
 	child_write(line);
+	/* The dashboard shows owners change as slots move: a fresh map with
+	 * every progress report (once a second). */
+	child_map_now();
 }
 
 /* One line: newlines in a message would break the protocol. */
@@ -106,6 +281,7 @@ static void child_shape(const struct member_list *m, const char *password, int *
 			    !(t->nodes[k].flags & (NODE_FAIL | NODE_HANDSHAKE | NODE_NOADDR)))
 				(*replicas)++;
 		*slots = snap->views[ref].info.slots_assigned;
+		child_emit_map(t);
 	}
 	cluster_snapshot_free(snap);
 	free(addrs);
@@ -118,12 +294,14 @@ static void child_main(const struct member_list *m, const struct engine_opts *o)
 	char msg[1024], line[1200];
 	int masters, replicas, slots;
 
+	child_members = m;
+	child_password = o->password;
 	reconcile_opts_init(&ro);
 	ro.password = o->password;
 	ro.replicas = o->replicas;
 	ro.reassign_lost_slots = o->reassign_lost_slots;
 	ro.migrate.progress = child_progress;
-	ro.migrate.progress_interval_ms = 1000;
+	ro.migrate.progress_interval_ms = 500; /* progress and a slot map twice a second */
 	r = reconcile_until_done(m, &ro, o->deadline_ms, msg, sizeof(msg));
 	one_line(msg);
 	child_shape(m, o->password, &masters, &replicas, &slots);
@@ -164,6 +342,7 @@ static void engine_finish(struct engine_run *r)
 	}
 	if (r->o.on_done)
 		r->o.on_done(&rep, r->o.arg);
+	engine_map_free(r->pending);
 	free(r);
 }
 
@@ -196,6 +375,19 @@ static void engine_readable(struct evloop *loop, int fd, int mask, void *arg)
 			r->have_result = 1;
 			break;
 		default:
+			if (!strncmp(r->buf, "map ", 4) || !strncmp(r->buf, "node ", 5) ||
+			    !strncmp(r->buf, "slots ", 6)) {
+				if (engine_map_line(r->buf, &r->pending) == 1) {
+					struct engine_map *m = r->pending;
+
+					r->pending = NULL;
+					m->at_ms = now_ms();
+					if (r->o.on_map)
+						r->o.on_map(m, r->o.arg);
+					else
+						engine_map_free(m);
+				}
+			}
 			break;
 		}
 		r->len -= (size_t)(nl + 1 - r->buf);
@@ -276,5 +468,6 @@ void engine_kill(struct engine_run *r)
 	if (!r)
 		return;
 	engine_reap(r, 1);
+	engine_map_free(r->pending);
 	free(r);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,6 +20,7 @@
 #include "kubernetes/lease.h"
 #include "log.h"
 #include "operator.h"
+#include "dashboard.h"
 #include "util.h"
 
 #define NOPTS(t) (sizeof(t) / sizeof((t)[0]))
@@ -48,7 +50,7 @@ static const struct cfg_option controller_opts[] = {
 	{"engine-deadline-s", CFG_INT, 10, 86400, "600", "AUTOSHARD_ENGINE_DEADLINE_S", NULL,
 	 "one engine run (bootstrap, rebalance, drain) at most this long, then it is retried"},
 	{"http-addr", CFG_STRING, 0, 0, ":8080", "AUTOSHARD_HTTP_ADDR", NULL,
-	 "serve /healthz, /readyz and /metrics on HOST:PORT (:PORT every address; \"\" disables)"},
+	 "serve the dashboard (/), /api/v1/clusters, /ws, /healthz, /readyz and /metrics on HOST:PORT (:PORT every address; \"\" disables)"},
 	{"http-max-clients", CFG_INT, 1, 10000, "64", "AUTOSHARD_HTTP_MAX_CLIENTS", NULL,
 	 "HTTP connections open at once at most"},
 	{"log-level", CFG_ENUM, 0, 0, "info", "AUTOSHARD_LOG_LEVEL", "error|warn|info|debug", "log verbosity"},
@@ -60,10 +62,66 @@ struct controller {
 	struct operator* op;
 	struct lease_elector *le;
 	struct httpd *http;
+	int64_t publish_timer;
 	int exit_code;
 	int stopping;
 	int leader;
 };
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The /api/v1/clusters document (also what WebSocket clients get). */
+static char *clusters_doc(struct controller *ctl)
+{
+	json_t *arr = operator_clusters_json(ctl->op), *doc;
+	char *text = NULL;
+
+	if (!arr)
+		return NULL;
+	doc = json_pack("{s:s, s:b, s:I, s:o}", "version", AUTOSHARD_VERSION, "leader", ctl->leader, "generatedAt",
+			(json_int_t)epoch_ms(), "clusters", arr);
+	if (doc)
+		text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+/* Dashboard clients get the clusters document on every change, at most
+ * every PUBLISH_MS. */
+#define PUBLISH_MS 250
+static int64_t publish_fired(struct evloop *loop, int64_t id, void *arg)
+{
+	struct controller *ctl = arg;
+	char *text;
+
+	(void)loop;
+	(void)id;
+	ctl->publish_timer = 0;
+	if (!ctl->http || httpd_ws_clients(ctl->http) == 0)
+		return 0;
+	if ((text = clusters_doc(ctl))) {
+		httpd_ws_publish(ctl->http, text, strlen(text));
+		free(text);
+	}
+	return 0;
+}
+
+static void on_change(void *arg)
+{
+	struct controller *ctl = arg;
+
+	if (ctl->publish_timer || !ctl->http)
+		return;
+	ctl->publish_timer = evloop_add_timer(ctl->loop, PUBLISH_MS, publish_fired, ctl);
+	if (ctl->publish_timer < 0)
+		ctl->publish_timer = 0;
+}
 
 /* /healthz: the event loop answers. /readyz: every informer has listed and
  * every watch runs (a replica that does not lead is ready too: it is
@@ -81,6 +139,26 @@ static void http_handler(const char *path, struct httpd_response *res, void *arg
 
 		res->status = ready ? 200 : 503;
 		tb_printf(&b, "%s\n", ctl->stopping ? "stopping" : why);
+	} else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+		res->body = malloc(dashboard_html_len);
+		if (res->body) {
+			memcpy(res->body, dashboard_html, dashboard_html_len);
+			res->len = dashboard_html_len;
+		}
+		res->content_type = "text/html; charset=utf-8";
+		return;
+	} else if (strcmp(path, "/api/v1/clusters") == 0) {
+		char *text = clusters_doc(ctl);
+
+		if (!text) {
+			res->status = 500;
+			tb_printf(&b, "out of memory\n");
+		} else {
+			tb_printf(&b, "%s\n", text);
+			free(text);
+			tb_respond(&b, res, "application/json");
+			return;
+		}
 	} else if (strcmp(path, "/metrics") == 0) {
 		int ready = operator_ready(ctl->op, why, sizeof(why));
 
@@ -104,6 +182,7 @@ static void http_handler(const char *path, struct httpd_response *res, void *arg
 			  "# TYPE autoshard_controller_http_connections gauge\n"
 			  "autoshard_controller_http_connections %d\n",
 			  ctl->http ? httpd_clients(ctl->http) : 0);
+		operator_metrics(ctl->op, &b);
 		tb_respond(&b, res, "text/plain; version=0.0.4; charset=utf-8");
 		return;
 	} else {
@@ -264,6 +343,8 @@ int main(int argc, char **argv)
 	oo.default_image = cfg_str(&c, "image");
 	oo.resync_s = (int)cfg_int(&c, "resync-s");
 	oo.engine_deadline_s = (int)cfg_int(&c, "engine-deadline-s");
+	oo.on_change = on_change;
+	oo.change_arg = &ctl;
 	ctl.op = operator_new(ctl.loop, kc, rec, &oo, err, sizeof(err));
 	if (!ctl.op || operator_start(ctl.op, err, sizeof(err)) < 0) {
 		log_warnx("operator: %s", err);
@@ -278,6 +359,7 @@ int main(int argc, char **argv)
 			rc = EXIT_USAGE;
 			goto done;
 		}
+		httpd_ws_enable(ctl.http, "/ws");
 		log_info("http: serving /healthz, /readyz and /metrics on port %d", httpd_port(ctl.http));
 	}
 	memset(&lo, 0, sizeof(lo));
@@ -303,6 +385,8 @@ int main(int argc, char **argv)
 	rc = ctl.stopping ? EXIT_OK : ctl.exit_code;
 done:
 	lease_elector_free(ctl.le);
+	if (ctl.publish_timer)
+		evloop_del_timer(ctl.loop, ctl.publish_timer);
 	httpd_free(ctl.http);
 	operator_free(ctl.op);
 	kube_events_free(rec);

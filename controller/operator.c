@@ -21,6 +21,7 @@
 #include "log.h"
 #include "objects.h"
 #include "operator.h"
+#include "http/httpd.h"
 #include "util.h"
 
 static const struct kube_resource RES_VALKEYCLUSTERS = {VC_GROUP, VC_VERSION, "valkeyclusters", 1};
@@ -35,6 +36,9 @@ static const struct kube_resource RES_PDBS = {"policy", "v1", "poddisruptionbudg
 #define WATCH_CHECK_MS 500
 #define WATCH_STABLE_MS 2000
 #define N_INFORMERS 4
+/* Engine run duration histogram buckets, seconds (a rebalance takes 1-60 s). */
+#define N_RUN_BUCKETS 10
+static const double run_bucket_le[N_RUN_BUCKETS] = {0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300};
 
 struct cluster {
 	struct operator* op;
@@ -59,6 +63,16 @@ struct cluster {
 	int have_password;
 	int quiet_run; /* the running engine only re-checks a list already DONE */
 	char spec_error[256];
+	/* Observability (dashboard, /api/v1/clusters, /metrics). */
+	struct engine_map *map; /* the last slot map the engine read */
+	int64_t engine_started_ms;
+	int64_t prev_progress_ms;
+	long long prev_progress_keys;
+	double keys_per_s;
+	unsigned long long runs[RECONCILE_REFUSED + 1]; /* engine runs by result */
+	unsigned long long run_buckets[N_RUN_BUCKETS];  /* non-quiet runs by duration (cumulative le) */
+	unsigned long long run_count;
+	double run_seconds;
 };
 
 struct ticket {
@@ -189,6 +203,7 @@ static void cluster_free(struct cluster *c)
 	free(c->done_list);
 	free(c->cm_applied);
 	secret_free(c->password);
+	engine_map_free(c->map);
 	free(c);
 }
 
@@ -450,13 +465,35 @@ static void event(struct cluster *c, const json_t *vc, const char *type, const c
 		log_warnx("valkeycluster %s: event: %s", c->key, err);
 }
 
+static void notify_change(struct operator* op)
+{
+	if (op->o.on_change)
+		op->o.on_change(op->o.change_arg);
+}
+
 static void engine_progress_cb(const struct engine_progress *p, void *arg)
 {
 	struct cluster *c = arg;
+	int64_t now = now_ms();
 
+	if (c->have_progress && now > c->prev_progress_ms && p->keys >= c->prev_progress_keys)
+		c->keys_per_s = (double)(p->keys - c->prev_progress_keys) * 1000.0 /
+				(double)(now - c->prev_progress_ms);
+	c->prev_progress_ms = now;
+	c->prev_progress_keys = p->keys;
 	c->progress = *p;
 	c->have_progress = 1;
 	mark_dirty(c);
+	notify_change(c->op);
+}
+
+static void engine_map_cb(struct engine_map *m, void *arg)
+{
+	struct cluster *c = arg;
+
+	engine_map_free(c->map);
+	c->map = m;
+	notify_change(c->op);
 }
 
 static void engine_done_cb(const struct engine_report *r, void *arg)
@@ -468,6 +505,19 @@ static void engine_done_cb(const struct engine_report *r, void *arg)
 	c->last = *r;
 	c->have_result = 1;
 	c->have_progress = 0;
+	c->keys_per_s = 0;
+	if ((int)r->result >= 0 && r->result <= RECONCILE_REFUSED)
+		c->runs[r->result]++;
+	if (!c->quiet_run && c->engine_started_ms) {
+		double secs = (double)(now_ms() - c->engine_started_ms) / 1000.0;
+
+		c->run_count++;
+		c->run_seconds += secs;
+		for (int i = 0; i < N_RUN_BUCKETS; i++)
+			if (secs <= run_bucket_le[i])
+				c->run_buckets[i]++;
+	}
+	notify_change(c->op);
 	if (r->result == RECONCILE_DONE) {
 		set_str(&c->done_list, c->engine_list);
 		c->backoff_ms = 0;
@@ -612,6 +662,7 @@ static void start_engine(struct cluster *c, const struct vc_spec *s, const char 
 	eo.reassign_lost_slots = !s->persistent;
 	eo.deadline_ms = c->op->o.engine_deadline_s * 1000;
 	eo.on_progress = engine_progress_cb;
+	eo.on_map = engine_map_cb;
 	eo.on_done = engine_done_cb;
 	eo.arg = c;
 	c->engine = engine_start(c->op->loop, &ml, &eo, err, sizeof(err));
@@ -622,6 +673,9 @@ static void start_engine(struct cluster *c, const struct vc_spec *s, const char 
 		return;
 	}
 	c->quiet_run = same_str(c->done_list, text) && c->have_result && c->last.result == RECONCILE_DONE;
+	c->engine_started_ms = now_ms();
+	c->prev_progress_keys = 0;
+	c->keys_per_s = 0;
 	set_str(&c->engine_list, text);
 	c->force_engine = 0;
 	c->have_progress = 0;
@@ -974,6 +1028,267 @@ static void informer_error(const char *msg, void *arg)
 {
 	log_warnx("watch: %s", msg);
 	hold_actions(arg, "a watch is broken");
+}
+
+/* ---- observability ---- */
+
+static json_int_t spec_int(const json_t *vc, const char *field, json_int_t dflt)
+{
+	const json_t *v = json_object_get(json_object_get(vc, "spec"), field);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+static const char *condition_status(const json_t *vc, const char *type)
+{
+	const json_t *conds = json_object_get(json_object_get(vc, "status"), "conditions"), *cd;
+	size_t i;
+
+	json_array_foreach(conds, i, cd)
+	{
+		if (json_is_object(cd) && jstr(cd, "type", NULL) && !strcmp(jstr(cd, "type", NULL), type))
+			return jstr(cd, "status", NULL);
+	}
+	return NULL;
+}
+
+static json_t *map_json(const struct engine_map *m)
+{
+	json_t *nodes = json_array(), *slots = json_array();
+	int s = 0;
+
+	if (!nodes || !slots)
+		goto fail;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct engine_node *nd = &m->nodes[i];
+
+		if (json_array_append_new(nodes,
+					  json_pack("{s:s, s:s, s:s, s:s?, s:s, s:i}", "id", nd->id, "addr", nd->addr,
+						    "role", nd->role, "masterId", nd->master[0] ? nd->master : NULL,
+						    "state", nd->state, "slots", nd->nslots)) < 0)
+			goto fail;
+	}
+	while (s < 16384) {
+		int e = s;
+
+		while (e + 1 < 16384 && m->owner[e + 1] == m->owner[s])
+			e++;
+		if (m->owner[s] >= 0 && json_array_append_new(slots, json_pack("[i,i,i]", s, e, (int)m->owner[s])) < 0)
+			goto fail;
+		s = e + 1;
+	}
+	return json_pack("{s:o, s:o, s:I}", "nodes", nodes, "slots", slots, "mapAgeMs",
+			 (json_int_t)(now_ms() - m->at_ms));
+fail:
+	json_decref(nodes);
+	json_decref(slots);
+	return NULL;
+}
+
+json_t *operator_clusters_json(const struct operator* op)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (const struct cluster *c = op->clusters; c; c = c->next) {
+		const json_t *vc = kube_informer_get(op->vcs, c->ns, c->name);
+		const char *ready = vc ? condition_status(vc, "Ready") : NULL;
+		int running = c->engine != NULL;
+		json_t *o;
+
+		if (!vc)
+			continue;
+		o = json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:i, s:i, s:i, s:{s:I, s:I, s:I, s:f, s:s}}", "namespace",
+			      c->ns, "name", c->name, "shards", spec_int(vc, "shards", 0), "replicasPerShard",
+			      spec_int(vc, "replicasPerShard", 0), "ready", ready && !strcmp(ready, "True"), "message",
+			      c->have_result ? c->last.msg : "", "masters",
+			      c->have_result && c->last.masters >= 0 ? c->last.masters : 0, "replicas",
+			      c->have_result && c->last.replicas >= 0 ? c->last.replicas : 0, "slotsAssigned",
+			      c->have_result && c->last.slots >= 0 ? c->last.slots : 0, "migration", "slotsDone",
+			      (json_int_t)(running && c->have_progress ? c->progress.slots_done : 0), "slotsTotal",
+			      (json_int_t)(running && c->have_progress ? c->progress.slots_total : 0), "keysMoved",
+			      (json_int_t)(running && c->have_progress ? c->progress.keys : 0), "keysPerSecond",
+			      running ? c->keys_per_s : 0.0, "phase",
+			      running ? (c->have_progress ? c->progress.phase : "reconciling") : "idle");
+		if (!o)
+			goto fail;
+		if (c->map) {
+			json_t *mj = map_json(c->map);
+
+			if (!mj || json_object_update(o, mj) < 0) {
+				json_decref(mj);
+				json_decref(o);
+				goto fail;
+			}
+			json_decref(mj);
+		} else if (json_object_set_new(o, "nodes", json_array()) < 0 ||
+			   json_object_set_new(o, "slots", json_array()) < 0) {
+			json_decref(o);
+			goto fail;
+		}
+		if (json_array_append_new(arr, o) < 0)
+			goto fail;
+	}
+	return arr;
+fail:
+	json_decref(arr);
+	return NULL;
+}
+
+/* A label value in the exposition format: backslash, quote and newline escaped. */
+static void label(struct textbuf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			tb_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			tb_printf(b, "\\n");
+		else
+			tb_printf(b, "%c", *v);
+	}
+}
+
+static void cluster_labels(struct textbuf *b, const struct cluster *c)
+{
+	tb_printf(b, "{namespace=\"");
+	label(b, c->ns);
+	tb_printf(b, "\",name=\"");
+	label(b, c->name);
+	tb_printf(b, "\"");
+}
+
+typedef double cluster_value(const struct operator* op, const struct cluster *c);
+
+static double v_slots(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->have_result && c->last.slots >= 0 ? c->last.slots : 0;
+}
+static double v_masters(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->have_result && c->last.masters >= 0 ? c->last.masters : 0;
+}
+static double v_replicas(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->have_result && c->last.replicas >= 0 ? c->last.replicas : 0;
+}
+static double v_ready(const struct operator* op, const struct cluster *c)
+{
+	const json_t *vc = kube_informer_get(op->vcs, c->ns, c->name);
+	const char *r = vc ? condition_status(vc, "Ready") : NULL;
+
+	return r && !strcmp(r, "True");
+}
+static double v_open(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	/* Slots a running migration has not finished yet. */
+	return c->engine && c->have_progress ? (double)(c->progress.slots_total - c->progress.slots_done) : 0;
+}
+static double v_done(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->engine && c->have_progress ? (double)c->progress.slots_done : 0;
+}
+static double v_total(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->engine && c->have_progress ? (double)c->progress.slots_total : 0;
+}
+static double v_keys(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->engine && c->have_progress ? (double)c->progress.keys : 0;
+}
+static double v_rate(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->engine ? c->keys_per_s : 0;
+}
+static double v_running(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->engine != NULL;
+}
+
+static void gauge(struct textbuf *b, const struct operator* op, const char *name, const char *help, cluster_value *fn)
+{
+	tb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (const struct cluster *c = op->clusters; c; c = c->next) {
+		tb_printf(b, "%s", name);
+		cluster_labels(b, c);
+		tb_printf(b, "} %.17g\n", fn(op, c));
+	}
+}
+
+void operator_metrics(const struct operator* op, struct textbuf *b)
+{
+	static const char *const results[] = {"done", "progress", "wait", "error", "refused"};
+	struct kube_informer *inf[N_INFORMERS];
+	struct kube_informer_stats st;
+	unsigned long long restarts = 0, errors = 0;
+
+	gauge(b, op, "autoshard_cluster_slots_assigned", "Hash slots assigned to a master (16384 when covered).",
+	      v_slots);
+	gauge(b, op, "autoshard_cluster_masters", "Masters holding slots.", v_masters);
+	gauge(b, op, "autoshard_cluster_replicas", "Replicas attached to a master.", v_replicas);
+	gauge(b, op, "autoshard_cluster_ready", "Whether the ValkeyCluster is Ready.", v_ready);
+	gauge(b, op, "autoshard_cluster_slots_open", "Slots the running migration has still to move.", v_open);
+	gauge(b, op, "autoshard_cluster_migration_slots_done", "Slots the running migration has moved.", v_done);
+	gauge(b, op, "autoshard_cluster_migration_slots_total", "Slots the running migration moves in all.", v_total);
+	gauge(b, op, "autoshard_cluster_migration_keys_moved", "Keys the running migration has moved.", v_keys);
+	gauge(b, op, "autoshard_cluster_migration_keys_per_second", "Keys moved per second, last interval.", v_rate);
+	gauge(b, op, "autoshard_cluster_engine_running", "Whether an engine run is in progress.", v_running);
+
+	tb_printf(b, "# HELP autoshard_engine_runs_total Engine runs finished, by result.\n"
+		     "# TYPE autoshard_engine_runs_total counter\n");
+	for (const struct cluster *c = op->clusters; c; c = c->next)
+		for (int r = 0; r <= RECONCILE_REFUSED; r++) {
+			tb_printf(b, "autoshard_engine_runs_total");
+			cluster_labels(b, c);
+			tb_printf(b, ",result=\"%s\"} %llu\n", results[r], c->runs[r]);
+		}
+	tb_printf(b, "# HELP autoshard_rebalance_duration_seconds Engine runs that changed the cluster "
+		     "(bootstrap, scale, rebalance, heal), by duration.\n"
+		     "# TYPE autoshard_rebalance_duration_seconds histogram\n");
+	for (const struct cluster *c = op->clusters; c; c = c->next) {
+		for (int i = 0; i < N_RUN_BUCKETS; i++) {
+			tb_printf(b, "autoshard_rebalance_duration_seconds_bucket");
+			cluster_labels(b, c);
+			tb_printf(b, ",le=\"%g\"} %llu\n", run_bucket_le[i], c->run_buckets[i]);
+		}
+		tb_printf(b, "autoshard_rebalance_duration_seconds_bucket");
+		cluster_labels(b, c);
+		tb_printf(b, ",le=\"+Inf\"} %llu\n", c->run_count);
+		tb_printf(b, "autoshard_rebalance_duration_seconds_sum");
+		cluster_labels(b, c);
+		tb_printf(b, "} %.17g\n", c->run_seconds);
+		tb_printf(b, "autoshard_rebalance_duration_seconds_count");
+		cluster_labels(b, c);
+		tb_printf(b, "} %llu\n", c->run_count);
+	}
+	for (const struct cluster *c = op->clusters; c; c = c->next)
+		errors += c->runs[RECONCILE_ERROR] + c->runs[RECONCILE_REFUSED];
+	tb_printf(b,
+		  "# HELP autoshard_reconcile_errors_total Engine runs that failed or were refused.\n"
+		  "# TYPE autoshard_reconcile_errors_total counter\n"
+		  "autoshard_reconcile_errors_total %llu\n",
+		  errors);
+	informers(op, inf);
+	for (int i = 0; i < N_INFORMERS; i++) {
+		if (!inf[i])
+			continue;
+		kube_informer_get_stats(inf[i], &st);
+		restarts += st.watches > 0 ? st.watches - 1 : 0;
+	}
+	tb_printf(b,
+		  "# HELP autoshard_watch_restarts_total Watches started again after the first one, all informers.\n"
+		  "# TYPE autoshard_watch_restarts_total counter\n"
+		  "autoshard_watch_restarts_total %llu\n",
+		  restarts);
 }
 
 int operator_ready(const struct operator* op, char *why, size_t whylen)

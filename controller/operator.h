@@ -19,6 +19,10 @@ struct operator_opts {
 	const char *default_image; /* when spec.image is empty */
 	int resync_s;              /* re-check every cluster's health this often */
 	int engine_deadline_s;     /* one engine run at most */
+	/* Something the dashboard shows changed (progress, a slot map, a
+	 * result). May be NULL. */
+	void (*on_change)(void *arg);
+	void *change_arg;
 };
 
 struct operator;
@@ -34,6 +38,12 @@ int operator_start(struct operator* op, char *err, size_t errlen);
  * hold every action until the API server answers and every watch runs. */
 void operator_api_error(struct operator* op);
 void operator_set_leader(struct operator* op, int leader);
+struct textbuf;
+/* The clusters as /api/v1/clusters shows them (a new JSON array; see
+ * controller/README.md); NULL on allocation failure. */
+json_t *operator_clusters_json(const struct operator* op);
+/* Per-cluster and operator metrics in the Prometheus text format. */
+void operator_metrics(const struct operator* op, struct textbuf *b);
 /* 1 when every informer has listed and every watch runs; else 0 and why. */
 int operator_ready(const struct operator* op, char *why, size_t whylen);
 /* Number of engine children running. */

@@ -28,12 +28,22 @@ struct httpd {
 	int max_clients;
 	int nwsi, base_wsi; /* live lws connections; those that are not clients */
 	int port;
+	/* WebSocket: the latest published message (LWS_PRE bytes of headroom
+	 * first) and its generation; each client is sent the newest one it has
+	 * not seen, so a slow client skips updates instead of queueing them. */
+	const char *ws_path;
+	unsigned char *ws_msg;
+	size_t ws_len;
+	unsigned long ws_gen;
+	int ws_clients;
 };
 
 struct pss {
 	char *body;
 	size_t len, sent;
 	int head;
+	int ws;                /* a WebSocket client */
+	unsigned long ws_sent; /* generation it has */
 };
 
 static void pump(struct httpd *d);
@@ -183,6 +193,50 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			 in ? (const char *)in : "");
 		return on_request(d, wsi, p, path);
 	}
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char uri[128];
+
+		/* A WebSocket upgrade: only on the configured path. */
+		if (!d || !d->ws_path || lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, d->ws_path) != 0)
+			return 1;
+		break;
+	}
+	case LWS_CALLBACK_ESTABLISHED:
+		if (p) {
+			p->ws = 1;
+			p->ws_sent = 0;
+			d->ws_clients++;
+			if (d->ws_msg)
+				lws_callback_on_writable(wsi);
+		}
+		break;
+	case LWS_CALLBACK_CLOSED:
+		if (p && p->ws) {
+			p->ws = 0;
+			d->ws_clients--;
+		}
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		/* Clients only listen; what they send is ignored. */
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		unsigned char *copy;
+
+		if (!p || !p->ws || !d->ws_msg || p->ws_sent == d->ws_gen)
+			break;
+		/* lws_write may scribble on the LWS_PRE headroom: a private copy. */
+		if (!(copy = malloc(LWS_PRE + d->ws_len)))
+			return -1;
+		memcpy(copy + LWS_PRE, d->ws_msg + LWS_PRE, d->ws_len);
+		if (lws_write(wsi, copy + LWS_PRE, d->ws_len, LWS_WRITE_TEXT) < (int)d->ws_len) {
+			free(copy);
+			return -1;
+		}
+		free(copy);
+		p->ws_sent = d->ws_gen;
+		break;
+	}
 	case LWS_CALLBACK_HTTP_BODY:
 		/* GET and HEAD carry no body; anything else was refused. */
 		return -1;
@@ -329,6 +383,34 @@ fail:
 	return NULL;
 }
 
+void httpd_ws_enable(struct httpd *d, const char *path)
+{
+	d->ws_path = path;
+}
+
+int httpd_ws_publish(struct httpd *d, const char *text, size_t len)
+{
+	unsigned char *m = malloc(LWS_PRE + len);
+
+	if (!m)
+		return -1;
+	memcpy(m + LWS_PRE, text, len);
+	free(d->ws_msg);
+	d->ws_msg = m;
+	d->ws_len = len;
+	d->ws_gen++;
+	if (d->ws_clients > 0 && d->ctx) {
+		lws_callback_on_writable_all_protocol(d->ctx, &d->protocols[0]);
+		pump(d);
+	}
+	return 0;
+}
+
+int httpd_ws_clients(const struct httpd *d)
+{
+	return d->ws_clients;
+}
+
 int httpd_port(const struct httpd *d)
 {
 	return d->port;
@@ -369,6 +451,7 @@ void httpd_free(struct httpd *d)
 		if (uv_loop_close(&d->uv) != 0)
 			log_debug("http: libuv loop still had handles at exit");
 	}
+	free(d->ws_msg);
 	free(d);
 }
 

@@ -10,7 +10,8 @@
  *
  * Limits: at most max_clients connections (more are closed at accept), at
  * most max_header_bytes of request headers (more: 431 by lws), GET and HEAD
- * only (405 otherwise), an idle connection is dropped after timeout_s. */
+ * only (405 otherwise), an idle connection is dropped after timeout_s.
+ * WebSocket clients (httpd_ws_enable) only listen: the server publishes. */
 #ifndef AUTOSHARD_HTTPD_H
 #define AUTOSHARD_HTTPD_H
 #include <stddef.h>
@@ -44,6 +45,13 @@ int httpd_parse_addr(const char *addr, char *host, size_t hostlen, int *port, ch
  * when the address is bad or cannot be bound. */
 struct httpd *httpd_new(struct evloop *loop, const struct httpd_opts *o, httpd_handler *h, void *arg, char *err,
 			size_t errlen);
+/* Accept WebSocket connections on path (borrowed, e.g. "/ws"); they are
+ * sent every message published, newest first: a client that reads slowly
+ * skips messages rather than queueing them. */
+void httpd_ws_enable(struct httpd *d, const char *path);
+/* Publish text to every WebSocket client (copied). -1 on allocation failure. */
+int httpd_ws_publish(struct httpd *d, const char *text, size_t len);
+int httpd_ws_clients(const struct httpd *d);
 /* The port it listens on (useful with port 0). */
 int httpd_port(const struct httpd *d);
 /* Connections open now. */

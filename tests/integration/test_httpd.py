@@ -9,6 +9,8 @@ loop) answers correctly and stays responsive under hostile clients:
   open, and the server serves again once they are gone;
 - a client that requests 4 MiB and never reads does not stall the event
   loop: the loop's 10 ms timer keeps ticking and other requests are answered;
+- a WebSocket client on /ws receives the published updates in order, and
+  an upgrade on another path is refused;
 - an idle connection is closed after the idle timeout (5 s here);
 - SIGTERM stops it with exit code 0 (with HTTPD_WRAP="valgrind ...", the
   sanitizer stage's run, that also means no leak and no memory error).
@@ -79,6 +81,41 @@ def ticks(port):
     if status(r) != 200:
         fail("/ticks answered %r" % r[:80])
     return int(r.partition(b"\r\n\r\n")[2])
+
+
+def ws_connect(port, path="/ws"):
+    """WebSocket handshake by hand (RFC 6455); returns (socket, status line)."""
+    import base64
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        c = s.recv(1)
+        if not c:
+            break
+        head += c
+    return s, head.split(b"\r\n", 1)[0]
+
+
+def ws_frame(s):
+    """One unmasked server frame: (opcode, payload)."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                raise EOFError("closed")
+            b += c
+        return b
+    h = exact(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(exact(2), "big")
+    elif n == 127:
+        n = int.from_bytes(exact(8), "big")
+    return h[0] & 0x0F, exact(n)
 
 
 def closed_within(s, seconds):
@@ -153,6 +190,25 @@ def main():
             fail("event loop stalled behind a client that never reads: %d ticks in 0.5 s" % (t2 - t1))
         slow.close()
         ok("a client that never reads 4 MiB: the loop ticked %d times in 0.5 s, other requests answered" % (t2 - t1))
+
+        import json
+        ws, line = ws_connect(port)
+        if b" 101 " not in line + b" ":
+            fail("WebSocket upgrade on /ws: %r" % line)
+        seen = []
+        deadline = time.time() + 5
+        while len(seen) < 3 and time.time() < deadline:
+            op, payload = ws_frame(ws)
+            if op == 1:
+                seen.append(json.loads(payload)["ticks"])
+        if len(seen) < 3 or not seen[0] < seen[1] < seen[2]:
+            fail("WebSocket updates: %r" % seen)
+        ws.close()
+        bad, line = ws_connect(port, "/elsewhere")
+        if b" 101 " in line + b" ":
+            fail("WebSocket upgrade accepted on a path other than /ws")
+        bad.close()
+        ok("WebSocket on /ws: updates %s in order; an upgrade elsewhere is refused" % seen)
 
         lazy = socket.create_connection((HOST, port), timeout=5)
         if not closed_within(lazy, 20):

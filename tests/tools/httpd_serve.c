@@ -4,7 +4,8 @@
  *
  *   httpd_serve ADDR [MAX_CLIENTS]
  *
- * prints "PORT n" once listening; serves /ticks (timer ticks so far), /big
+ * prints "PORT n" once listening; WebSocket clients on /ws get {"ticks":N}
+ * every 100 ms; serves /ticks (timer ticks so far), /big
  * (4 MiB of 'x', for a client that never reads), /status/N (status N) and
  * 404 elsewhere; exits on SIGTERM/SIGINT, freeing everything (valgrind). */
 #include <signal.h>
@@ -19,12 +20,19 @@
 
 static long ticks;
 
+/* Every 10 ms a tick; every 10th publishes {"ticks":N} to WebSocket clients. */
 static int64_t on_tick(struct evloop *loop, int64_t id, void *arg)
 {
+	struct httpd *d = *(struct httpd **)arg;
+
 	(void)loop;
 	(void)id;
-	(void)arg;
-	ticks++;
+	if (++ticks % 10 == 0 && d) {
+		char msg[64];
+		int n = snprintf(msg, sizeof(msg), "{\"ticks\":%ld}", ticks);
+
+		httpd_ws_publish(d, msg, (size_t)n);
+	}
 	return 10;
 }
 
@@ -68,7 +76,7 @@ static void handler(const char *path, struct httpd_response *res, void *arg)
 int main(int argc, char **argv)
 {
 	struct evloop *loop;
-	struct httpd *d;
+	struct httpd *d = NULL;
 	struct httpd_opts o = {0};
 	char err[256];
 	sigset_t mask;
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
 	loop = evloop_new();
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (!loop || sfd < 0 || evloop_add_file(loop, sfd, EV_READABLE, on_signal, NULL) < 0 ||
-	    evloop_add_timer(loop, 10, on_tick, NULL) < 0)
+	    evloop_add_timer(loop, 10, on_tick, &d) < 0)
 		return 1;
 	d = httpd_new(loop, &o, handler, NULL, err, sizeof(err));
 	if (!d) {
@@ -98,6 +106,7 @@ int main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	httpd_ws_enable(d, "/ws");
 	printf("PORT %d\n", httpd_port(d));
 	fflush(stdout);
 	evloop_run(loop);
