@@ -886,8 +886,8 @@ static void expected_targets(const struct gen_case *g, int total, int *tgt)
 			/* ties: a node holding more than its floor first, then the smaller id */
 			if (r > br ||
 			    (r == br && (g->t->nodes[j].nslots > tgt[j]) != (g->t->nodes[best].nslots > tgt[best])
-				 ? g->t->nodes[j].nslots > tgt[j]
-				 : r == br && strcmp(g->t->nodes[j].id, g->t->nodes[best].id) < 0)) {
+				     ? g->t->nodes[j].nslots > tgt[j]
+				     : r == br && strcmp(g->t->nodes[j].id, g->t->nodes[best].id) < 0)) {
 				best = (int)j;
 				br = r;
 			}
