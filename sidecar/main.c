@@ -59,6 +59,8 @@ static const struct cfg_option sidecar_opts[] = {
 	 "supervise: cluster-node-timeout"},
 	{"announce-hostname", CFG_STRING, 0, 0, NULL, "AUTOSHARD_ANNOUNCE_HOSTNAME", NULL,
 	 "supervise: cluster-announce-hostname (clients get hostnames)"},
+	{"http-addr", CFG_STRING, 0, 0, "", "AUTOSHARD_HTTP_ADDR", NULL,
+	 "run/supervise: serve /healthz, /readyz and /metrics on HOST:PORT (\"\": off)"},
 	{"ready-timeout", CFG_INT, 1, 86400, "600", "AUTOSHARD_READY_TIMEOUT", NULL,
 	 "wait-ready: seconds to wait for a healthy cluster"},
 	{"log-level", CFG_ENUM, 0, 0, "info", "AUTOSHARD_LOG_LEVEL", "error|warn|info|debug", "log verbosity"},

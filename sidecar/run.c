@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "http/httpd.h"
 #include "log.h"
 #include "node.h"
 #include "proc.h"
@@ -47,7 +48,83 @@ struct sidecar {
 	pid_t server;               /* supervise: the server process, else 0 */
 	int64_t earlier_down_since; /* when every earlier member stopped answering, 0 while one answers */
 	int exit_code;
+	/* HTTP (--http-addr): probes and metrics. */
+	struct httpd *http;
+	int ready, in_list;
+	char ready_why[256];
+	int64_t ready_checked;
+	unsigned long long steps[RECONCILE_REFUSED + 1];
 };
+
+/* Ready: the local server answers and sees a healthy cluster with every
+ * slot assigned (what wait-ready waits for). Checked at most once a second,
+ * and only when the HTTP server is on. */
+static void update_ready(struct sidecar *sc, int server_up)
+{
+	struct cluster_snapshot *snap = NULL;
+	struct cluster_gather_opts go = {sc->password, 1000, 0};
+	char err[256];
+
+	if (!sc->http || now_ms() - sc->ready_checked < 1000)
+		return;
+	sc->ready_checked = now_ms();
+	if (!server_up) {
+		sc->ready = 0;
+		snprintf(sc->ready_why, sizeof(sc->ready_why), "the local server does not answer");
+		return;
+	}
+	if (cluster_gather(&sc->self, 1, &go, &snap, err, sizeof(err)) == 0 && snap->views[0].reachable &&
+	    snap->views[0].topo && snap->views[0].info.state_ok &&
+	    snap->views[0].info.slots_assigned == CLUSTER_SLOTS) {
+		sc->ready = 1;
+		snprintf(sc->ready_why, sizeof(sc->ready_why), "ok");
+	} else {
+		sc->ready = 0;
+		snprintf(sc->ready_why, sizeof(sc->ready_why), "%s",
+			 !snap                       ? err
+			 : !snap->views[0].reachable ? snap->views[0].error
+						     : "not in a healthy cluster yet");
+	}
+	cluster_snapshot_free(snap);
+}
+
+static void http_handler(const char *path, struct httpd_response *res, void *arg)
+{
+	static const char *const results[] = {"done", "progress", "wait", "error", "refused"};
+	struct sidecar *sc = arg;
+	struct textbuf b = {0};
+
+	if (!strcmp(path, "/healthz")) {
+		tb_printf(&b, "ok\n");
+	} else if (!strcmp(path, "/readyz")) {
+		res->status = sc->ready ? 200 : 503;
+		tb_printf(&b, "%s\n", sc->ready_why[0] ? sc->ready_why : "not checked yet");
+	} else if (!strcmp(path, "/metrics")) {
+		tb_printf(&b,
+			  "# HELP autoshard_sidecar_ready Whether the local server is in a healthy cluster.\n"
+			  "# TYPE autoshard_sidecar_ready gauge\nautoshard_sidecar_ready %d\n"
+			  "# HELP autoshard_sidecar_server_up Whether the local server answers.\n"
+			  "# TYPE autoshard_sidecar_server_up gauge\nautoshard_sidecar_server_up %d\n"
+			  "# HELP autoshard_sidecar_members Instances in the platform's member list.\n"
+			  "# TYPE autoshard_sidecar_members gauge\nautoshard_sidecar_members %zu\n"
+			  "# HELP autoshard_sidecar_member Whether this instance is in the member list.\n"
+			  "# TYPE autoshard_sidecar_member gauge\nautoshard_sidecar_member %d\n"
+			  "# HELP autoshard_sidecar_leader Whether this sidecar is the elected reconciler.\n"
+			  "# TYPE autoshard_sidecar_leader gauge\nautoshard_sidecar_leader %d\n"
+			  "# HELP autoshard_sidecar_reconcile_steps_total Reconcile steps run here, by result.\n"
+			  "# TYPE autoshard_sidecar_reconcile_steps_total counter\n",
+			  sc->ready, sc->local_up, sc->members.n, sc->in_list, sc->was_leader);
+		for (int r = 0; r <= RECONCILE_REFUSED; r++)
+			tb_printf(&b, "autoshard_sidecar_reconcile_steps_total{result=\"%s\"} %llu\n", results[r],
+				  sc->steps[r]);
+		tb_respond(&b, res, "text/plain; version=0.0.4; charset=utf-8");
+		return;
+	} else {
+		res->status = 404;
+		tb_printf(&b, "not found: try /healthz, /readyz or /metrics\n");
+	}
+	tb_respond(&b, res, "text/plain; charset=utf-8");
+}
 
 static int ping(const struct hostport *hp, const char *pw, int timeout_ms)
 {
@@ -204,6 +281,7 @@ static int64_t sidecar_tick(struct evloop *loop, int64_t id, void *arg)
 		log_info("this instance is %s:%d", sc->self.host, sc->self.port);
 	}
 	if (!ping(&sc->self, sc->password, 1000)) {
+		update_ready(sc, 0);
 		if (sc->local_up || !sc->member_logged)
 			log_info("waiting for the local server %s:%d", sc->self.host, sc->self.port);
 		sc->local_up = 0;
@@ -213,11 +291,13 @@ static int64_t sidecar_tick(struct evloop *loop, int64_t id, void *arg)
 	if (!sc->local_up)
 		log_info("local server %s:%d is up", sc->self.host, sc->self.port);
 	sc->local_up = 1;
+	update_ready(sc, 1);
 	if (sc->persistent && now_ms() - sc->rec_checked >= 2000) {
 		sc->rec_checked = now_ms();
 		record_refresh(sc);
 	}
 	me = member_list_index(&sc->members, &sc->self);
+	sc->in_list = me >= 0;
 	if (me < 0) {
 		if (sc->member_logged != 2)
 			log_info("%s:%d is not in the member list: standing by", sc->self.host, sc->self.port);
@@ -254,6 +334,8 @@ static int64_t sidecar_tick(struct evloop *loop, int64_t id, void *arg)
 		log_info("elected: reconciling %zu members", sc->members.n);
 	sc->was_leader = 1;
 	r = reconcile_step(&sc->members, &sc->ro, msg, sizeof(msg));
+	if ((int)r >= 0 && r <= RECONCILE_REFUSED)
+		sc->steps[r]++;
 	if (r != sc->last_res || strcmp(msg, sc->last_msg) != 0) {
 		if (r == RECONCILE_ERROR || r == RECONCILE_REFUSED)
 			log_warnx("reconcile %s: %s", reconcile_result_str(r), msg);
@@ -324,6 +406,17 @@ int sidecar_run(struct cfg *c, pid_t server)
 		rc = EXIT_USAGE;
 		goto done;
 	}
+	if (cfg_str(c, "http-addr") && *cfg_str(c, "http-addr")) {
+		struct httpd_opts ho = {cfg_str(c, "http-addr"), 16, 0, 0};
+
+		sc.http = httpd_new(loop, &ho, http_handler, &sc, err, sizeof(err));
+		if (!sc.http) {
+			log_warnx("%s", err);
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		log_info("http: serving /healthz, /readyz and /metrics on port %d", httpd_port(sc.http));
+	}
 	log_info("sidecar started (%s source, %s mode, %d replicas per master%s)", source_name(c), cfg_str(c, "mode"),
 		 sc.ro.replicas, sc.ro.reassign_lost_slots ? ", lost slots are reassigned" : "");
 	evloop_run(loop);
@@ -341,6 +434,7 @@ done:
 		}
 	}
 	source_close(&sc.src);
+	httpd_free(sc.http);
 	evloop_free(loop);
 	member_list_free(&sc.members);
 	topo_record_free(&sc.rec);

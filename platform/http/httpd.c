@@ -359,6 +359,10 @@ struct httpd *httpd_new(struct evloop *loop, const struct httpd_opts *o, httpd_h
 	}
 	info.port = port;
 	info.vhost_name = "default";
+	/* An IPv4 address to bind to: on an IPv6 socket lws would bind to every
+	 * address instead. */
+	if (host[0] && !strchr(host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (!lws_create_vhost(d->ctx, &info)) {
 		seterr(err, errlen, "http: cannot listen on %s: %s", o->addr,
 		       errno ? strerror(errno) : "address in use or not local");

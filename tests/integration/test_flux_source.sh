@@ -26,7 +26,7 @@ api="http://127.0.0.1:$(awk '/^PORT /{print $2}' "$T/api.out")"
 
 for i in 1 2 3 4; do
 	"$SIDECAR" run --source flux --flux-api "$api" --flux-app cache --flux-interval-ms 1000 --node $base.$i:6379 \
-		--interval-ms 200 >"$T/sidecar-$i.log" 2>&1 &
+		--interval-ms 200 --http-addr $base.$i:9121 >"$T/sidecar-$i.log" 2>&1 &
 	RAW_PIDS="$RAW_PIDS $!"
 done
 wait_cluster() { # MASTERS: healthy, that many masters, balanced
@@ -43,9 +43,22 @@ $KV load $base.1:6379 5000 >/dev/null || fail "load"
 grep -q "standing by\|not in the member list" "$T/sidecar-4.log" || fail "instance 4 did not stand by while unlisted"
 pass "3 instances from the location API: healthy"
 
+# The sidecar's own probes and metrics: ready in the cluster, not while
+# standing by outside it.
+http() { curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$1:9121$2" || true; }
+k=0; until [ "$(http $base.1 /readyz)" = 200 ]; do k=$((k + 1)); [ $k -lt 100 ] || fail "sidecar 1 /readyz: $(http $base.1 /readyz)"; sleep 0.1; done
+[ "$(http $base.4 /readyz)" = 503 ] || fail "sidecar 4 (standing by) /readyz: $(http $base.4 /readyz)"
+[ "$(http $base.4 /healthz)" = 200 ] || fail "sidecar 4 /healthz"
+/usr/bin/python3 "$AUTOSHARD_SRC/tests/k8s/observe.py" metrics "http://$base.1:9121/metrics" autoshard_sidecar_ready \
+	autoshard_sidecar_leader autoshard_sidecar_reconcile_steps_total >"$T/m1.json" || fail "sidecar 1 /metrics"
+grep -q '"autoshard_sidecar_ready": 1' "$T/m1.json" && grep -q '"autoshard_sidecar_leader": 1' "$T/m1.json" ||
+	fail "sidecar 1 metrics: $(cat "$T/m1.json")"
+pass "sidecar probes: /readyz 200 in the cluster, 503 standing by; /metrics well formed (ready 1, leader 1)"
+
 answer 4
 wait_cluster 4
 $KV verify $base.1:6379 5000 >/dev/null || fail "keys lost when instance 4 joined"
+k=0; until [ "$(http $base.4 /readyz)" = 200 ]; do k=$((k + 1)); [ $k -lt 100 ] || fail "sidecar 4 /readyz after joining: $(http $base.4 /readyz)"; sleep 0.1; done
 pass "instance added to the answer joined; slots and keys moved to it"
 
 for bad in '{"status":500,"body":"oops"}' '{"status":200,"body":"{\"status\":\"error\",\"data\":{\"message\":\"app not found\"}}"}' '{"status":200,"body":"<html>"}'; do

@@ -2,6 +2,7 @@
 """Proves the HTTP server (platform/http/httpd on libwebsockets on our event
 loop) answers correctly and stays responsive under hostile clients:
 
+- it binds to the address given only (another 127.x can use the same port);
 - GET 200 with a body, HEAD with headers only, 404 for unknown paths, 405
   with an Allow header for POST; a query string does not change the path;
 - a 64 KiB request header gets an HTTP error or a close, never a crash;
@@ -137,6 +138,17 @@ def main():
         if not line.startswith("PORT "):
             fail("server did not start: %r %s" % (line, srv.stderr.read()))
         port = int(line.split()[1])
+
+        # It binds to its address only: a second server on another 127.x
+        # takes the same port (as sidecars on one host do).
+        other = subprocess.Popen([os.path.join(BIN, "tests", "httpd_serve"), "127.71.1.9:%d" % port, "4"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line2 = other.stdout.readline()
+        other.terminate()
+        other.wait()
+        if line2.strip() != "PORT %d" % port:
+            fail("a second server on 127.71.1.9:%d: %r %s" % (port, line2, other.stderr.read()))
+        ok("bound to its own address only: a second server on another address took the same port")
 
         r = get(port, "/ticks?x=1")
         if status(r) != 200 or b"content-type: text/plain" not in r.lower() or not r.split(b"\r\n\r\n")[1].strip().isdigit():

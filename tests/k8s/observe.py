@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Checks on the controller's HTTP side, for test_controller_observability.sh.
 
-  observe.py metrics URL              /metrics follows the text exposition format
+  observe.py metrics URL [FAMILY...] /metrics follows the text exposition format and
+                                      has these families (default: the controller's)
   observe.py api URL                  /api/v1/clusters has the documented shape
   observe.py ws URL STOPFILE OUT      record WebSocket messages until STOPFILE exists
   observe.py browser URL STOPFILE OUT PNG
@@ -107,12 +108,12 @@ def get(url, timeout=10):
         return r.status, r.headers.get("Content-Type", ""), r.read().decode()
 
 
-def cmd_metrics(url):
+def cmd_metrics(url, need=None):
     st, ctype, text = get(url)
     if st != 200 or not ctype.startswith("text/plain"):
         die("metrics: HTTP %d, Content-Type %r" % (st, ctype))
     fams = check_metrics(text)
-    need = ["autoshard_controller_leader", "autoshard_cluster_slots_assigned", "autoshard_cluster_slots_open",
+    need = need or ["autoshard_controller_leader", "autoshard_cluster_slots_assigned", "autoshard_cluster_slots_open",
             "autoshard_cluster_masters", "autoshard_cluster_replicas", "autoshard_cluster_migration_keys_per_second",
             "autoshard_rebalance_duration_seconds", "autoshard_reconcile_errors_total", "autoshard_watch_restarts_total",
             "autoshard_engine_runs_total"]
@@ -345,8 +346,8 @@ def cmd_browser(url, stop, out, png):
 
 def main():
     a = sys.argv[1:]
-    if a[:1] == ["metrics"] and len(a) == 2:
-        cmd_metrics(a[1])
+    if a[:1] == ["metrics"] and len(a) >= 2:
+        cmd_metrics(a[1], a[2:])
     elif a[:1] == ["api"] and len(a) == 2:
         cmd_api(a[1])
     elif a[:1] == ["ws"] and len(a) == 4:
