@@ -103,6 +103,7 @@ func (c *ctr) prepare(ctx context.Context) (argv []string, err error) {
 	for _, s := range c.spec.Args {
 		argv = append(argv, rewritePaths(expandVars(s, lookup), mounts))
 	}
+	argv = w.r.sa.wrap(argv, mounts)
 	cwd := c.root()
 	if wd := c.spec.WorkingDir; wd != "" {
 		if r := rewritePaths(wd, mounts); r != wd {

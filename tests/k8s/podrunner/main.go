@@ -30,6 +30,7 @@ type config struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	stopTimeout  time.Duration
+	saMountNS    bool   // see samount.go
 	apiHost      string // the API server as seen by pods (KUBERNETES_SERVICE_HOST)
 	apiPort      string
 }
@@ -45,6 +46,8 @@ func main() {
 	flag.DurationVar(&c.backoffBase, "backoff-base", time.Second, "first restart delay of a crashing container")
 	flag.DurationVar(&c.backoffMax, "backoff-max", 20*time.Second, "longest restart delay")
 	flag.DurationVar(&c.stopTimeout, "stop-timeout", 10*time.Second, "on SIGTERM, longest wait before SIGKILL of containers")
+	flag.BoolVar(&c.saMountNS, "sa-mount-ns", os.Getenv("PODRUNNER_SA_MOUNT_NS") == "1",
+		"run containers that mount the service-account volume in a mount namespace with it at its real path (root; default $PODRUNNER_SA_MOUNT_NS=1)")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("podrunner: ")
@@ -90,8 +93,13 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	sa, err := newSAMounter(c.saMountNS)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	r := newRunner(c, cs, pool, images)
+	r.sa = sa
 	return r.run(ctx)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -103,5 +104,23 @@ func TestFieldValue(t *testing.T) {
 	}
 	if _, err := fieldValue(pod, "spec.bogus", "", ""); err == nil {
 		t.Error("unsupported fieldRef accepted")
+	}
+}
+
+func TestSAMountWrap(t *testing.T) {
+	argv := []string{"autoshard-controller", "--x"}
+	var none *saMounter
+	if got := none.wrap(argv, []mount{{path: saMountDir, host: "/h"}}); len(got) != 2 {
+		t.Fatalf("disabled: argv changed: %q", got)
+	}
+	s := &saMounter{unshare: "/usr/bin/unshare", sh: "/bin/sh"}
+	if got := s.wrap(argv, []mount{{path: "/data", host: "/d"}}); len(got) != 2 {
+		t.Fatalf("no service-account mount: argv changed: %q", got)
+	}
+	got := s.wrap(argv, []mount{{path: "/data", host: "/d"}, {path: saMountDir + "/", host: "/h"}})
+	want := []string{"/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+		saMountScript, "podrunner-sa", "/h", saMountDir, "autoshard-controller", "--x"}
+	if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+		t.Fatalf("wrap = %q, want %q", got, want)
 	}
 }

@@ -32,6 +32,7 @@ const (
 
 type runner struct {
 	cfg    config
+	sa     *saMounter // nil unless --sa-mount-ns
 	cs     kubernetes.Interface
 	pool   *ipPool
 	images imageMap
