@@ -56,18 +56,8 @@ vc_wait_ready() {
 	done
 }
 
-# check_cluster SEED MASTERS KEYS PREFIX: healthy, MASTERS masters within one
-# slot of each other, every key reads back.
-check_cluster() {
-	local seed=$1 masters=$2 keys=$3 prefix=$4 st
-	"$BIN/autoshard" check --seed "$seed" >/dev/null || fail "autoshard check: cluster at $seed not healthy"
-	st=$("$BIN/autoshard" status --seed "$seed")
-	[ "$(echo "$st" | grep -c '^master ')" = "$masters" ] || fail "expected $masters masters: $st"
-	echo "$st" | awk '/^master /{for(i=1;i<=NF;i++) if($i=="slots") print $(i+1)}' | sort -n |
-		awk -v m="$masters" 'NR==1{lo=$1} {hi=$1; n++} END{exit !(n==m && hi-lo<=1)}' ||
-		fail "slots not balanced within one slot: $st"
-	$KV verify "$seed" "$keys" "$prefix" >/dev/null || fail "keys lost: $KV verify $seed $keys $prefix"
-}
+# shellcheck source=../k8s/lib_check.sh
+. "$SRC/tests/k8s/lib_check.sh"
 
 # gone_wait WHAT CMD...: CMD prints nothing (bounded: 2 min).
 gone_wait() {
