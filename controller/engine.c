@@ -81,6 +81,7 @@ int engine_map_line(const char *line, struct engine_map **pending)
 			return -1;
 		for (int i = 0; i < 16384; i++)
 			m->owner[i] = -1;
+		m->keys = -1;
 		*pending = m;
 		return 0;
 	}
@@ -88,6 +89,15 @@ int engine_map_line(const char *line, struct engine_map **pending)
 		return -1;
 	if (!strcmp(line, "map end"))
 		return 1; /* *pending is the finished map: the caller takes it */
+	if (!strncmp(line, "keys ", 5)) {
+		char *end;
+		long long k = strtoll(line + 5, &end, 10);
+
+		if (end == line + 5 || *end || k < 0)
+			return map_bad(pending);
+		m->keys = k;
+		return 0;
+	}
 	if (!strncmp(line, "node ", 5)) {
 		struct engine_node nd;
 		char master[48];
@@ -177,10 +187,13 @@ static const char *node_state(unsigned f)
 				    : "ok";
 }
 
-/* The slot map of t as map lines (see engine.h). */
-static void child_emit_map(const struct topology *t)
+/* The slot map of the reference view as map lines (see engine.h), with the
+ * keys summed over the masters that answered DBSIZE. */
+static void child_emit_map(const struct cluster_snapshot *snap, int ref)
 {
+	const struct topology *t = snap->views[ref].topo;
 	char line[2048];
+	long long keys = 0;
 
 	child_write("map begin\n");
 	for (size_t k = 0; k < t->nnodes; k++) {
@@ -211,6 +224,18 @@ static void child_emit_map(const struct topology *t)
 			}
 		}
 	}
+	for (size_t i = 0; i < snap->nviews && keys >= 0; i++) {
+		const struct node_view *v = &snap->views[i];
+
+		if (!v->reachable || !v->topo || v->topo->myself < 0 ||
+		    !(v->topo->nodes[v->topo->myself].flags & NODE_MASTER))
+			continue;
+		keys = v->dbsize >= 0 ? keys + v->dbsize : -1;
+	}
+	if (keys >= 0) {
+		snprintf(line, sizeof(line), "keys %lld\n", keys);
+		child_write(line);
+	}
 	child_write("map end\n");
 }
 
@@ -232,7 +257,7 @@ static void child_map_now(void)
 		addrs[i] = child_members->v[i].addr;
 	if (cluster_gather(addrs, child_members->n, &go, &snap, err, sizeof(err)) == 0 &&
 	    (ref = cluster_pick_ref(snap, snap->nviews, 0)) >= 0 && snap->views[ref].topo)
-		child_emit_map(snap->views[ref].topo);
+		child_emit_map(snap, ref);
 	cluster_snapshot_free(snap);
 	free(addrs);
 }
@@ -281,7 +306,7 @@ static void child_shape(const struct member_list *m, const char *password, int *
 			    !(t->nodes[k].flags & (NODE_FAIL | NODE_HANDSHAKE | NODE_NOADDR)))
 				(*replicas)++;
 		*slots = snap->views[ref].info.slots_assigned;
-		child_emit_map(t);
+		child_emit_map(snap, ref);
 	}
 	cluster_snapshot_free(snap);
 	free(addrs);
@@ -376,7 +401,7 @@ static void engine_readable(struct evloop *loop, int fd, int mask, void *arg)
 			break;
 		default:
 			if (!strncmp(r->buf, "map ", 4) || !strncmp(r->buf, "node ", 5) ||
-			    !strncmp(r->buf, "slots ", 6)) {
+			    !strncmp(r->buf, "slots ", 6) || !strncmp(r->buf, "keys ", 5)) {
 				if (engine_map_line(r->buf, &r->pending) == 1) {
 					struct engine_map *m = r->pending;
 

@@ -5,7 +5,8 @@
  * then reads the resulting shape, and writes lines to a pipe:
  *   "progress SLOTS_DONE SLOTS_TOTAL KEYS PHASE"   (while keys move)
  *   "map begin", "node ID ADDR ROLE MASTER|- STATE NSLOTS"..., "slots ID
- *   A-B C ..."... (chunked), "map end"       (the slot map, about 1/s and last)
+ *   A-B C ..."... (chunked), "keys N", "map end"  (the slot map, twice a second
+ *   while slots move, and last)
  *   "result CODE MASTERS REPLICAS SLOTS MESSAGE"   (once, last)
  * The parent reads them through the event loop. The child dies with the
  * parent (PR_SET_PDEATHSIG); engine_kill sends SIGKILL: the engine is safe
@@ -46,6 +47,7 @@ struct engine_map {
 	struct engine_node *nodes;
 	size_t n, cap;
 	int16_t owner[16384]; /* index in nodes, -1 none */
+	long long keys;       /* keys summed over the masters, -1 unknown */
 	int64_t at_ms;        /* when it was read (parent's clock) */
 };
 void engine_map_free(struct engine_map *m);

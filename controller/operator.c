@@ -63,6 +63,7 @@ struct cluster {
 	int have_password;
 	int quiet_run; /* the running engine only re-checks a list already DONE */
 	char spec_error[256];
+	int mismatch_reported; /* a CloneGuardRefused event was recorded for the current refusal */
 	/* Observability (dashboard, /api/v1/clusters, /metrics). */
 	struct engine_map *map; /* the last slot map the engine read */
 	int64_t engine_started_ms;
@@ -476,7 +477,7 @@ static void engine_progress_cb(const struct engine_progress *p, void *arg)
 	struct cluster *c = arg;
 	int64_t now = now_ms();
 
-	if (c->have_progress && now > c->prev_progress_ms && p->keys >= c->prev_progress_keys)
+	if (c->prev_progress_ms && now > c->prev_progress_ms && p->keys >= c->prev_progress_keys)
 		c->keys_per_s = (double)(p->keys - c->prev_progress_keys) * 1000.0 /
 				(double)(now - c->prev_progress_ms);
 	c->prev_progress_ms = now;
@@ -490,7 +491,24 @@ static void engine_progress_cb(const struct engine_progress *p, void *arg)
 static void engine_map_cb(struct engine_map *m, void *arg)
 {
 	struct cluster *c = arg;
+	const json_t *vc = kube_informer_get(c->op->vcs, c->ns, c->name);
 
+	/* A node that was a replica and now is a master holding slots took over
+	 * from its master: say so. */
+	for (size_t i = 0; c->map && vc && i < m->n; i++) {
+		const struct engine_node *now = &m->nodes[i];
+
+		if (strcmp(now->role, "master") != 0 || now->nslots == 0)
+			continue;
+		for (size_t j = 0; j < c->map->n; j++) {
+			const struct engine_node *was = &c->map->nodes[j];
+
+			if (!strcmp(was->id, now->id) && !strcmp(was->role, "replica"))
+				event(c, vc, "Warning", "Failover",
+				      "replica %.12s (%s) took over %d slots from master %.12s", now->id, now->addr,
+				      now->nslots, was->master[0] ? was->master : "?");
+		}
+	}
 	engine_map_free(c->map);
 	c->map = m;
 	notify_change(c->op);
@@ -674,6 +692,7 @@ static void start_engine(struct cluster *c, const struct vc_spec *s, const char 
 	}
 	c->quiet_run = same_str(c->done_list, text) && c->have_result && c->last.result == RECONCILE_DONE;
 	c->engine_started_ms = now_ms();
+	c->prev_progress_ms = c->engine_started_ms; /* the first report's rate counts from the start */
 	c->prev_progress_keys = 0;
 	c->keys_per_s = 0;
 	set_str(&c->engine_list, text);
@@ -772,6 +791,9 @@ static void cluster_pass(struct cluster *c)
 	}
 	ob.mismatch = pods_topology_mismatch(&s, kube_informer_cache(op->pods), ob.desired, ob.mismatch_why,
 					     sizeof(ob.mismatch_why));
+	if (ob.mismatch && !c->mismatch_reported)
+		event(c, vc, "Warning", "CloneGuardRefused", "%s", ob.mismatch_why);
+	c->mismatch_reported = ob.mismatch;
 
 	/* The member list once every desired pod runs with an IP. */
 	text = members_from_pods(&s, kube_informer_cache(op->pods), ob.desired, &ob.ready, ob.why, sizeof(ob.why));
@@ -1077,8 +1099,8 @@ static json_t *map_json(const struct engine_map *m)
 			goto fail;
 		s = e + 1;
 	}
-	return json_pack("{s:o, s:o, s:I}", "nodes", nodes, "slots", slots, "mapAgeMs",
-			 (json_int_t)(now_ms() - m->at_ms));
+	return json_pack("{s:o, s:o, s:I, s:I}", "nodes", nodes, "slots", slots, "mapAgeMs",
+			 (json_int_t)(now_ms() - m->at_ms), "keys", (json_int_t)m->keys);
 fail:
 	json_decref(nodes);
 	json_decref(slots);
@@ -1208,6 +1230,11 @@ static double v_rate(const struct operator* op, const struct cluster *c)
 	(void)op;
 	return c->engine ? c->keys_per_s : 0;
 }
+static double v_keys_total(const struct operator* op, const struct cluster *c)
+{
+	(void)op;
+	return c->map && c->map->keys >= 0 ? (double)c->map->keys : 0;
+}
 static double v_running(const struct operator* op, const struct cluster *c)
 {
 	(void)op;
@@ -1242,6 +1269,8 @@ void operator_metrics(const struct operator* op, struct textbuf *b)
 	gauge(b, op, "autoshard_cluster_migration_keys_moved", "Keys the running migration has moved.", v_keys);
 	gauge(b, op, "autoshard_cluster_migration_keys_per_second", "Keys moved per second, last interval.", v_rate);
 	gauge(b, op, "autoshard_cluster_engine_running", "Whether an engine run is in progress.", v_running);
+	gauge(b, op, "autoshard_cluster_keys", "Keys held by the masters (DBSIZE summed) when the engine last looked.",
+	      v_keys_total);
 
 	tb_printf(b, "# HELP autoshard_engine_runs_total Engine runs finished, by result.\n"
 		     "# TYPE autoshard_engine_runs_total counter\n");

@@ -95,7 +95,7 @@ pass "helm install --wait: controller Deployment Ready (http probes /healthz, /r
 
 vc_wait_ready "$NS" "$VC" 3 6
 log=$(ctrl_log "$NS")
-echo "$log" | grep -q "autoshard-controller .* as ${pod}_" || fail "controller log: $(echo "$log" | tail -n 5)"
+grep -q "autoshard-controller .* as ${pod}_" <<<"$log" || fail "controller log: $(echo "$log" | tail -n 5)"
 ! echo "$log" | grep -qi -e forbidden -e ' 403' || fail "the controller was refused something: $(echo "$log" | grep -i -e forbidden -e ' 403' | head -n 3)"
 holder=$(kubectl get lease $CTRL -o 'jsonpath={.spec.holderIdentity}')
 case $holder in "${pod}_"*) ;; *) fail "Lease holder '$holder' is not the controller pod $pod" ;; esac

@@ -147,7 +147,7 @@ docker stop -t 30 "$c" >/dev/null
 code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
 [ "$code" != 137 ] || fail "$c: had to be killed after SIGTERM"
 [ $((SECONDS - t)) -lt 25 ] || fail "$c: took $((SECONDS - t))s to stop"
-docker logs "$c" 2>&1 | grep -q 'signal 15: stopping' || fail "$c: the sidecar did not log the SIGTERM"
+grep -q 'signal 15: stopping' <<<"$(docker logs "$c" 2>&1)" || fail "$c: the sidecar did not log the SIGTERM"
 log "docker stop: exit code $code in $((SECONDS - t))s"
 
 # ---- the controller in the same image

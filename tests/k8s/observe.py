@@ -323,6 +323,9 @@ def cmd_browser(url, stop, out, png):
         with open(out, "w") as f:
             while not os.path.exists(stop) and time.time() - t0 < DEADLINE_S:
                 r = cdp.call("Runtime.evaluate", expression=OBSERVE_JS, returnByValue=True)
+                if "exceptionDetails" in r or "value" not in r.get("result", {}):
+                    time.sleep(0.25)  # the page is still loading (no body yet)
+                    continue
                 obs = json.loads(r["result"]["value"])
                 obs["t"] = round(time.time() - t0, 3)
                 f.write(json.dumps(obs) + "\n")

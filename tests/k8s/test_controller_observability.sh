@@ -56,7 +56,7 @@ wait "$ws_pid" || fail "ws client: $(cat "$D/ws.err")"
 wait "$br_pid" || fail "browser: $(cat "$D/browser.err")"
 check_cluster "$seed" 5 300000 ko
 
-grep -v '"phase": "idle"' "$D/ws.jsonl" | grep -q '"slotsDone": [1-9]' ||
+grep -qE '"phase": "[a-hj-z][a-z-]*", "slotsDone": [1-9]' "$D/ws.jsonl" ||
 	fail "no WebSocket update with slots moving ($(wc -l <"$D/ws.jsonl") messages): $(head -3 "$D/ws.jsonl")"
 grep '"phase": "idle"' "$D/ws.jsonl" | tail -1 | grep -q '"owners": 5' || fail "the last WebSocket update does not show 5 owners"
 pass "WebSocket: $(wc -l <"$D/ws.jsonl") updates, $(grep -vc '"phase": "idle"' "$D/ws.jsonl") while slots moved, ending with 5 owners"
@@ -94,11 +94,12 @@ L = '{namespace="default",name="vk"}'
 assert m["autoshard_cluster_masters" + L] == 5, m["autoshard_cluster_masters" + L]
 assert m["autoshard_cluster_slots_assigned" + L] == 16384
 assert m["autoshard_cluster_slots_open" + L] == 0
+assert m["autoshard_cluster_keys" + L] == 300000, m["autoshard_cluster_keys" + L]
 assert m["autoshard_cluster_ready" + L] == 1
 assert m["autoshard_rebalance_duration_seconds_count" + L] >= 2, "runs observed"
 assert m["autoshard_controller_leader"] == 1
 PY
-pass "/metrics after the scale: 5 masters, 16384 slots, none open, Ready, rebalance durations observed"
+pass "/metrics after the scale: 5 masters, 16384 slots, none open, 300000 keys, Ready, rebalance durations observed"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/nope" || true)
 [ "$code" = 404 ] || fail "unknown path: $code"

@@ -40,6 +40,7 @@ static void test_good_map(void)
 			       "slots " A " 0-4095",
 			       "slots " A " 4096 4097-8191",
 			       "slots " B " 8192-16383",
+			       "keys 300000",
 			       "map end",
 			       NULL};
 	int rc;
@@ -53,6 +54,7 @@ static void test_good_map(void)
 	      !strcmp(m->nodes[0].role, "master") && m->nodes[0].master[0] == 0 && m->nodes[0].nslots == 8192);
 	CHECK(!strcmp(m->nodes[1].state, "pfail"));
 	CHECK(!strcmp(m->nodes[2].role, "replica") && !strcmp(m->nodes[2].master, A));
+	CHECK(m->keys == 300000);
 	CHECK(m->owner[0] == 0 && m->owner[4096] == 0 && m->owner[8191] == 0 && m->owner[8192] == 1 &&
 	      m->owner[16383] == 1);
 	engine_map_free(m);
@@ -63,7 +65,7 @@ static void test_good_map(void)
 				    NULL};
 
 		m = feed(l2, &rc);
-		CHECK(rc == 1 && m && m->owner[7] == 0 && m->owner[6] == -1 && m->owner[8] == -1);
+		CHECK(rc == 1 && m && m->owner[7] == 0 && m->owner[6] == -1 && m->owner[8] == -1 && m->keys == -1);
 		engine_map_free(m);
 	}
 }
@@ -83,6 +85,8 @@ static void test_bad_lines(void)
 		"slots " A " -5",                          /* negative */
 		"node " A " 1.2.3.4:6379 master - ok 1",   /* duplicate */
 		"map middle",                              /* unknown */
+		"keys -3",                                 /* negative keys */
+		"keys 12x",                                /* junk keys */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct engine_map *pending = NULL;
