@@ -568,6 +568,8 @@ static int view_owner(const struct fix_ctx *c, size_t vi, int slot)
 	const struct topology *v = c->views[vi];
 	int o = v->slot_owner[slot];
 
+	if (!c->vmap[vi]) /* a view skipped: its node is not in the reference */
+		return -1;
 	if (o < 0 || (size_t)o >= v->nnodes)
 		return -1;
 	return c->vmap[vi][o];
@@ -830,10 +832,11 @@ int plan_fix_open_slots(const struct topology *ref, const struct topology *const
 			goto fail;
 		}
 		me = &v->nodes[v->myself];
-		if ((r = node_index_find(&ni, me->id)) < 0) {
-			seterr(err, errlen, "view of node %s: node not in the reference topology", me->id);
-			goto fail;
-		}
+		/* A node the reference does not list (one just forgotten that still
+		 * answers, empty) is not part of the cluster: its view says nothing
+		 * about the cluster's slots. */
+		if ((r = node_index_find(&ni, me->id)) < 0)
+			continue;
 		if (c.view_of[r] >= 0) {
 			seterr(err, errlen, "two views of node %s", me->id);
 			goto fail;
