@@ -88,7 +88,8 @@ members() { local base=$1 n=$2 i=1 out=""; while [ "$i" -le "$n" ]; do out="$out
 # cluster_check CLI HOST MASTERS REPLICAS_TOTAL: valkey-cli --cluster check agrees.
 cluster_check() {
 	local cli=$1 host=$2 masters=$3 replicas=$4 out m s
-	out=$($cli --cluster check "$host:6379" ${PW:+-a "$PW"} 2>/dev/null | sed "s/\x1b\[[0-9;]*m//g") || { echo "$out" >&2; fail "--cluster check failed"; }
+	# valkey-cli has no timeouts of its own: a stalled node must fail the test, not hang it.
+	out=$(timeout 120 $cli --cluster check "$host:6379" ${PW:+-a "$PW"} 2>/dev/null | sed "s/\x1b\[[0-9;]*m//g") || { echo "$out" >&2; fail "--cluster check failed"; }
 	echo "$out" | grep -q "\[OK\] All 16384 slots covered" || { echo "$out" >&2; fail "not all slots covered"; }
 	echo "$out" | grep -q "\[ERR\]\|\[WARNING\]" && { echo "$out" >&2; fail "valkey-cli reports errors or open slots"; }
 	m=$(echo "$out" | grep -c '^M: ' || true)
