@@ -38,7 +38,7 @@ pass "unparsable / missing kubeconfig: exit 2, one line: $(cat "$D/missing.out")
 # 2. API server unreachable: a closed port on the control-plane address.
 sed "s#server: https://$AUTOSHARD_K8S_IP:6443#server: https://$AUTOSHARD_K8S_IP:1#" "$KUBECONFIG" >"$D/unreachable.kubeconfig"
 grep -q "server: https://$AUTOSHARD_K8S_IP:1\$" "$D/unreachable.kubeconfig" || fail "could not rewrite the server address"
-"$CTRL" --kubeconfig "$D/unreachable.kubeconfig" --identity u >"$D/controller-u.log" 2>&1 &
+"$CTRL" --kubeconfig "$D/unreachable.kubeconfig" --identity u --http-addr 127.0.0.1:0 >"$D/controller-u.log" 2>&1 &
 u=$!
 CTRL_PIDS+=("$u")
 # Wait (bounded) for failures of the lease and of the four informers' lists.
@@ -54,6 +54,7 @@ kill -0 "$u" 2>/dev/null || fail "unreachable API: the controller exited: $(cat 
 bad=$(grep -v -e 'warn: watch: list [a-z]*[^:]*: GET https://'"$AUTOSHARD_K8S_IP"':1/.*Couldn.t connect' \
 	-e 'warn: lease: lease default/autoshard-controller: [a-z]* failed: [A-Z]* https://'"$AUTOSHARD_K8S_IP"':1/.*Couldn.t connect' \
 	-e 'info: autoshard-controller .* as u: watching' \
+	-e 'info: http: serving /healthz, /readyz and /metrics on port [0-9]*$' \
 	-e 'warn: api: a watch is broken; holding actions' "$D/controller-u.log" || true)
 [ -z "$bad" ] || fail "unreachable API: unexpected log lines: $bad"
 n=$(wc -l <"$D/controller-u.log")
@@ -121,7 +122,7 @@ YAML
 [ "$(kubectl auth can-i patch statefulsets.apps --as autoshard-limited)" = no ] || fail "the limited user may patch statefulsets"
 [ "$(kubectl auth can-i patch configmaps --as autoshard-limited)" = yes ] || fail "the limited user may not patch configmaps"
 vc_apply vk 2 0
-"$CTRL" --kubeconfig "$D/limited.kubeconfig" --identity r --resync-s 5 >"$D/controller-r.log" 2>&1 &
+"$CTRL" --kubeconfig "$D/limited.kubeconfig" --identity r --resync-s 5 --http-addr 127.0.0.1:0 >"$D/controller-r.log" 2>&1 &
 r=$!
 CTRL_PIDS+=("$r")
 want='cannot patch resource "statefulsets" in API group "apps"'
