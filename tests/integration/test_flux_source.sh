@@ -19,8 +19,14 @@ answer() { # N: the API lists instances 1..N, with Flux's API port after the IP
 	printf '{"status":200,"file":"%s"}\n' "$T/answer.json" > "$ctl.tmp" && mv "$ctl.tmp" "$ctl"
 }
 answer 3
-sleep 100000 | /usr/bin/python3 "$AUTOSHARD_SRC/tests/unit/data/flux/location_server.py" "$ctl" >"$T/api.out" 2>&1 &
+# The server exits when its stdin reaches end of file: a FIFO whose write end
+# only this shell holds (fd 9), so it goes when the test does. (A 'sleep |'
+# pipe left an orphan sleep holding ctest's output pipe: ctest then waited
+# for it until its 900 s timeout although the test had passed.)
+mkfifo "$T/api.in"
+/usr/bin/python3 "$AUTOSHARD_SRC/tests/unit/data/flux/location_server.py" "$ctl" <"$T/api.in" >"$T/api.out" 2>&1 &
 RAW_PIDS="$RAW_PIDS $!"
+exec 9>"$T/api.in"
 k=0; until grep -q '^PORT ' "$T/api.out"; do k=$((k + 1)); [ $k -lt 100 ] || fail "location API server did not start"; sleep 0.05; done
 api="http://127.0.0.1:$(awk '/^PORT /{print $2}' "$T/api.out")"
 
