@@ -242,24 +242,38 @@ static void child_emit_map(const struct cluster_snapshot *snap, int ref)
 static const struct member_list *child_members;
 static const char *child_password;
 
+/* A snapshot of the members with its reference view in *ref; NULL when none
+ * answered usefully. Caller frees with cluster_snapshot_free. */
+static struct cluster_snapshot *child_gather(const struct member_list *m, const char *password, int timeout_ms,
+					     int *ref)
+{
+	struct hostport *addrs = calloc(m->n ? m->n : 1, sizeof(*addrs));
+	struct cluster_snapshot *snap = NULL;
+	struct cluster_gather_opts go = {password, timeout_ms, 0};
+	char err[256];
+
+	if (!addrs)
+		return NULL;
+	for (size_t i = 0; i < m->n; i++)
+		addrs[i] = m->v[i].addr;
+	if (cluster_gather(addrs, m->n, &go, &snap, err, sizeof(err)) < 0 ||
+	    (*ref = cluster_pick_ref(snap, snap->nviews, 0)) < 0 || !snap->views[*ref].topo) {
+		cluster_snapshot_free(snap);
+		snap = NULL;
+	}
+	free(addrs);
+	return snap;
+}
+
 /* Read the cluster now and emit its map. */
 static void child_map_now(void)
 {
-	struct hostport *addrs = calloc(child_members->n ? child_members->n : 1, sizeof(*addrs));
-	struct cluster_snapshot *snap = NULL;
-	struct cluster_gather_opts go = {child_password, 1000, 0};
-	char err[256];
 	int ref;
+	struct cluster_snapshot *snap = child_gather(child_members, child_password, 1000, &ref);
 
-	if (!addrs)
-		return;
-	for (size_t i = 0; i < child_members->n; i++)
-		addrs[i] = child_members->v[i].addr;
-	if (cluster_gather(addrs, child_members->n, &go, &snap, err, sizeof(err)) == 0 &&
-	    (ref = cluster_pick_ref(snap, snap->nviews, 0)) >= 0 && snap->views[ref].topo)
+	if (snap)
 		child_emit_map(snap, ref);
 	cluster_snapshot_free(snap);
-	free(addrs);
 }
 
 static void child_progress(const struct migrator_progress *p, void *arg)
@@ -285,19 +299,11 @@ static void one_line(char *s)
 
 static void child_shape(const struct member_list *m, const char *password, int *masters, int *replicas, int *slots)
 {
-	struct hostport *addrs = calloc(m->n ? m->n : 1, sizeof(*addrs));
-	struct cluster_snapshot *snap = NULL;
-	struct cluster_gather_opts go = {password, 2000, 0};
-	char err[256];
 	int ref;
+	struct cluster_snapshot *snap = child_gather(m, password, 2000, &ref);
 
 	*masters = *replicas = *slots = -1;
-	if (!addrs)
-		return;
-	for (size_t i = 0; i < m->n; i++)
-		addrs[i] = m->v[i].addr;
-	if (cluster_gather(addrs, m->n, &go, &snap, err, sizeof(err)) == 0 &&
-	    (ref = cluster_pick_ref(snap, snap->nviews, 0)) >= 0 && snap->views[ref].topo) {
+	if (snap) {
 		const struct topology *t = snap->views[ref].topo;
 		*masters = topology_masters_with_slots(t);
 		*replicas = 0;
@@ -309,7 +315,6 @@ static void child_shape(const struct member_list *m, const char *password, int *
 		child_emit_map(snap, ref);
 	}
 	cluster_snapshot_free(snap);
-	free(addrs);
 }
 
 static void child_main(const struct member_list *m, const struct engine_opts *o)

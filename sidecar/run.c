@@ -56,15 +56,34 @@ struct sidecar {
 	unsigned long long steps[RECONCILE_REFUSED + 1];
 };
 
-/* Ready: the local server answers and sees a healthy cluster with every
- * slot assigned (what wait-ready waits for). Checked at most once a second,
- * and only when the HTTP server is on. */
-static void update_ready(struct sidecar *sc, int server_up)
+/* The local server answers and sees a healthy cluster with every slot
+ * assigned (what wait-ready waits for). 1 or 0 with why. */
+static int self_ready(const struct hostport *self, const char *pw, char *why, size_t whylen)
 {
 	struct cluster_snapshot *snap = NULL;
-	struct cluster_gather_opts go = {sc->password, 1000, 0};
+	struct cluster_gather_opts go = {pw, 1000, 0};
 	char err[256];
+	int ok = 0;
 
+	if (cluster_gather(self, 1, &go, &snap, err, sizeof(err)) == 0 && snap->views[0].reachable &&
+	    snap->views[0].topo && snap->views[0].info.state_ok &&
+	    snap->views[0].info.slots_assigned == CLUSTER_SLOTS) {
+		ok = 1;
+		snprintf(why, whylen, "ok");
+	} else {
+		snprintf(why, whylen, "%s",
+			 !snap                       ? err
+			 : !snap->views[0].reachable ? snap->views[0].error
+						     : "cluster not healthy yet");
+	}
+	cluster_snapshot_free(snap);
+	return ok;
+}
+
+/* /readyz: self_ready, checked at most once a second, and only when the
+ * HTTP server is on. */
+static void update_ready(struct sidecar *sc, int server_up)
+{
 	if (!sc->http || now_ms() - sc->ready_checked < 1000)
 		return;
 	sc->ready_checked = now_ms();
@@ -73,19 +92,7 @@ static void update_ready(struct sidecar *sc, int server_up)
 		snprintf(sc->ready_why, sizeof(sc->ready_why), "the local server does not answer");
 		return;
 	}
-	if (cluster_gather(&sc->self, 1, &go, &snap, err, sizeof(err)) == 0 && snap->views[0].reachable &&
-	    snap->views[0].topo && snap->views[0].info.state_ok &&
-	    snap->views[0].info.slots_assigned == CLUSTER_SLOTS) {
-		sc->ready = 1;
-		snprintf(sc->ready_why, sizeof(sc->ready_why), "ok");
-	} else {
-		sc->ready = 0;
-		snprintf(sc->ready_why, sizeof(sc->ready_why), "%s",
-			 !snap                       ? err
-			 : !snap->views[0].reachable ? snap->views[0].error
-						     : "not in a healthy cluster yet");
-	}
-	cluster_snapshot_free(snap);
+	sc->ready = self_ready(&sc->self, sc->password, sc->ready_why, sizeof(sc->ready_why));
 }
 
 static void http_handler(const char *path, struct httpd_response *res, void *arg)
@@ -536,18 +543,7 @@ int sidecar_wait_ready(struct cfg *c)
 		return EXIT_USAGE;
 	}
 	for (;;) {
-		struct cluster_snapshot *snap = NULL;
-		struct cluster_gather_opts go = {pw, 1000, 0};
-		int ok = 0;
-		if (cluster_gather(&self, 1, &go, &snap, err, sizeof(err)) == 0 && snap->views[0].reachable &&
-		    snap->views[0].topo && snap->views[0].info.state_ok &&
-		    snap->views[0].info.slots_assigned == CLUSTER_SLOTS)
-			ok = 1;
-		else if (snap)
-			strlcpy_a(err, snap->views[0].reachable ? "cluster not healthy yet" : snap->views[0].error,
-				  sizeof(err));
-		cluster_snapshot_free(snap);
-		if (ok) {
+		if (self_ready(&self, pw, err, sizeof(err))) {
 			log_info("%s:%d is in a healthy cluster", self.host, self.port);
 			rc = 0;
 			break;
