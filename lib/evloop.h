@@ -1,6 +1,6 @@
 /* One event loop per process (after Valkey's ae.c): file events on epoll and
  * millisecond timers. Every library plugs into it: hiredis async (redis_ev.h),
- * later libcurl multi and libwebsockets. Periodic work is a timer, never a sleep. */
+ * the HTTP client and libwebsockets. Periodic work is a timer, never a sleep. */
 #ifndef AUTOSHARD_EVLOOP_H
 #define AUTOSHARD_EVLOOP_H
 

@@ -4,8 +4,8 @@
 # Called by `make build`, `make test`, `make run` and .ci/run.
 set -eu
 
-BUILD_PKGS="build-essential cmake pkg-config libhiredis-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev"
-TEST_PKGS="bc time redis-server redis-tools python3 python3-redis valgrind iproute2 procps openssl util-linux debootstrap chromium fonts-dejavu-core"
+BUILD_PKGS="build-essential cmake pkg-config libhiredis-dev libjansson-dev libyaml-dev libssl-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev"
+TEST_PKGS="bc time curl redis-server redis-tools python3 python3-redis valgrind iproute2 nftables procps openssl util-linux debootstrap chromium fonts-dejavu-core"
 BACKPORTS_PKGS="valkey-server valkey-tools"
 # Fuzzing (clang -fsanitize=fuzzer needs the compiler-rt runtimes) and linting.
 CHECK_PKGS="clang libclang-rt-14-dev cppcheck clang-format"

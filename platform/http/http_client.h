@@ -1,8 +1,10 @@
 /* Asynchronous HTTP(S) client on the process's event loop (lib/evloop.h).
  *
- * Built on libcurl's multi *socket* API: curl tells us which sockets to watch
- * and when its next timeout is due; those become evloop file events and one
- * evloop timer. No threads, no curl_multi_perform polling.
+ * HTTP/1.1 over plain sockets or OpenSSL, one connection per request
+ * ("Connection: close"); non-blocking sockets are evloop file events, the
+ * deadlines one evloop timer per request; host names are resolved with
+ * getaddrinfo_a (glibc's resolver threads), so the loop never blocks. No
+ * proxy support: HTTP(S)_PROXY variables are not read.
  *
  * One http_client per loop; any number of requests in flight. A request ends
  * in exactly one call of its on_done callback, unless it is cancelled first
@@ -24,9 +26,11 @@
  * (cancelling it from its own on_done is a no-op). http_client_free must not
  * be called from a callback.
  *
- * Secrets: the bearer token and TLS key material are copied into libcurl only
- * (wiped from our own copies when the request ends) and never appear in error
- * messages. Error strings name the method and URL; keep secrets out of URLs.
+ * Secrets: the bearer token lives in the request buffer, wiped once sent and
+ * when the request ends; TLS key material goes into OpenSSL's context only.
+ * Neither appears in error messages. Error strings name the method and URL;
+ * keep secrets out of URLs. SIGPIPE is set to ignored if it was at its
+ * default (SSL_write uses write(2)).
  *
  * Example:
  *
@@ -64,7 +68,7 @@ enum http_error {
 };
 
 /* TLS material. Every field is optional; pointers are borrowed for the
- * duration of http_request_start only (libcurl keeps its own copies).
+ * duration of http_request_start only (OpenSSL keeps its own copies).
  * A *_pem field wins over the matching *_file field. */
 struct http_tls {
 	const char *ca_file; /* PEM bundle to verify the server with */
@@ -103,7 +107,7 @@ struct http_request_opts {
 	size_t body_len;
 	const char *content_type;   /* Content-Type of body; may be NULL */
 	int64_t timeout_ms;         /* whole request; 0 = none (streams) */
-	int64_t connect_timeout_ms; /* 0 = libcurl's default (300 s) */
+	int64_t connect_timeout_ms; /* 0 = 300 s (connect and TLS handshake) */
 	int stall_timeout_s;        /* fail when less than 1 byte arrives for this
 				       * many seconds; 0 = off */
 	size_t max_body;            /* cap on a buffered body; required (> 0) */

@@ -7,7 +7,7 @@
 
 base=127.69.1
 start_raw valkey-server $base 3
-vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
+vg="valgrind -q --suppressions=$AUTOSHARD_SRC/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
 mkdir -p "$T/data"
 $vg "$SIDECAR" prestart --mode persistent --data-dir "$T/data" --peers "$(members $base 3)" --node $base.1:6379 \
 	>"$T/prestart.log" 2>&1 || { cat "$T/prestart.log" >&2; fail "prestart under valgrind"; }

@@ -44,9 +44,9 @@ pass "after the restart the change was picked up: 3 masters, balanced, 5000 keys
 # What the controller logged from the restart on (line numbers relative to $before).
 tail -n +"$((before + 1))" "$LOG" >"$D/after.log"
 # The API is unreachable from the first failed request (the Lease, a watch, a write).
-l_err=$(grep -n "warn: .*Couldn't connect to server\|warn: watch: watch " "$D/after.log" | head -n1 | cut -d: -f1)
-l_hold=$(grep -n 'holding actions until every watch is back' "$D/after.log" | head -n1 | cut -d: -f1)
-l_back=$(grep -n 'watches re-established' "$D/after.log" | head -n1 | cut -d: -f1)
+l_err=$(grep -m1 -n "warn: .*couldn't connect to \|warn: watch: watch " "$D/after.log" | cut -d: -f1)
+l_hold=$(grep -m1 -n 'holding actions until every watch is back' "$D/after.log" | cut -d: -f1)
+l_back=$(grep -m1 -n 'watches re-established' "$D/after.log" | cut -d: -f1)
 [ -n "$l_err" ] || fail "no failed request in the controller's log"
 grep -q 'warn: watch: watch ' "$D/after.log" || fail "no broken watch in the controller's log"
 [ -n "$l_hold" ] && [ -n "$l_back" ] && [ "$l_hold" -le "$l_back" ] ||

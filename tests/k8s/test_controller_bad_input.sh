@@ -51,8 +51,8 @@ until [ "$(grep -c 'warn: watch: list ' "$D/controller-u.log")" -ge 4 ] &&
 done
 sleep 6 # let it retry a few times
 kill -0 "$u" 2>/dev/null || fail "unreachable API: the controller exited: $(cat "$D/controller-u.log")"
-bad=$(grep -v -e 'warn: watch: list [a-z]*[^:]*: GET https://'"$AUTOSHARD_K8S_IP"':1/.*Couldn.t connect' \
-	-e 'warn: lease: lease default/autoshard-controller: [a-z]* failed: [A-Z]* https://'"$AUTOSHARD_K8S_IP"':1/.*Couldn.t connect' \
+bad=$(grep -v -e 'warn: watch: list [a-z]*[^:]*: GET https://'"$AUTOSHARD_K8S_IP"':1/.*[Cc]ouldn.t connect' \
+	-e 'warn: lease: lease default/autoshard-controller: [a-z]* failed: [A-Z]* https://'"$AUTOSHARD_K8S_IP"':1/.*[Cc]ouldn.t connect' \
 	-e 'info: autoshard-controller .* as u: watching' \
 	-e 'info: http: serving /healthz, /readyz and /metrics on port [0-9]*$' \
 	-e 'warn: api: a watch is broken; holding actions' "$D/controller-u.log" || true)

@@ -2,6 +2,8 @@
  * (random port, one child per connection): GET, POST with headers and a bearer
  * token, timeout, body cap (with and without Content-Length), streaming lines
  * split across writes, an over-long line, a non-2xx body in streaming mode,
+ * chunked framing (split anywhere, extensions, trailer), 100 Continue, a body
+ * cut short, a host name and one that does not resolve, a stalled stream,
  * connection refused, cancellation (from outside and from on_line), requests
  * started from callbacks. Also the pure line splitter at every split point. */
 #define _GNU_SOURCE /* strcasestr */
@@ -105,6 +107,29 @@ static void serve_one(int fd)
 		write_str(fd, "2}\r\n\n{\"c\"");
 		pause_ms(50);
 		write_str(fd, ":3}\n{\"d\":4}");
+	} else if (strncmp(req, "GET /chunked-lines ", 19) == 0) {
+		/* A watch as the API server sends it: chunked, split anywhere. */
+		write_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+		write_str(fd, "8\r\n{\"a\":1}\n\r\n");
+		pause_ms(30);
+		write_str(fd, "4;ext=1\r\n{\"b\"");
+		pause_ms(30);
+		write_str(fd, "\r\n3\r\n:2}\r\n1\r\n\n\r\n");
+		pause_ms(30);
+		write_str(fd, "0\r\nX-Trailer: t\r\n\r\n");
+	} else if (strncmp(req, "GET /chunked-body ", 18) == 0) {
+		write_str(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+		/* keep the connection open: the chunked framing ends the response */
+		pause_ms(3000);
+	} else if (strncmp(req, "GET /truncated ", 15) == 0) {
+		write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc");
+	} else if (strncmp(req, "GET /stall ", 11) == 0) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+
+		write_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"first\":1}\n");
+		while (poll(&pfd, 1, 20000) > 0 && read(fd, out, sizeof(out)) > 0)
+			;
 	} else if (strncmp(req, "GET /longline ", 14) == 0) {
 		write_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nshort\n");
 		pause_ms(20);
@@ -436,6 +461,76 @@ static void test_streaming(struct evloop *loop, struct http_client *c)
 	CHECK(o.done == 0);
 }
 
+/* Chunked framing (watch streams), a 100 Continue before the answer, a
+ * body cut short, a host name, and a stream that stalls. */
+static void test_framing(struct evloop *loop, struct http_client *c)
+{
+	struct outcome o;
+	char url[128], err[256];
+	struct http_request_opts ro = {.url = url,
+				       .max_body = 4096,
+				       .max_line = 64,
+				       .stall_timeout_s = 1,
+				       .on_line = on_line,
+				       .on_done = on_done,
+				       .arg = &o};
+
+	memset(&o, 0, sizeof(o));
+	stream(c, "/chunked-lines", &o, 64);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_OK && o.status == 200, "%d %s", o.error, o.errmsg);
+	CHECK_MSG(o.nlines == 2 && strcmp(o.lines[0], "{\"a\":1}") == 0 && strcmp(o.lines[1], "{\"b\":2}") == 0, "%d",
+		  o.nlines);
+
+	/* Framed by chunks, not by the connection: done while it stays open. */
+	memset(&o, 0, sizeof(o));
+	get(c, "/chunked-body", &o, 1024, 2000);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_OK && o.status == 200 && strcmp(o.body, "hello world") == 0, "%d %s %s", o.error,
+		  o.errmsg, o.body);
+
+	memset(&o, 0, sizeof(o));
+	get(c, "/truncated", &o, 1024, 10000);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_ERR_OTHER && strstr(o.errmsg, "middle of the body"), "%d %s", o.error, o.errmsg);
+
+	/* A name, resolved on glibc's resolver threads. */
+	memset(&o, 0, sizeof(o));
+	snprintf(url, sizeof(url), "http://localhost:%s/ok", strrchr(base, ':') + 1);
+	ro.on_line = NULL;
+	ro.timeout_ms = 10000;
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) != NULL);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_OK && strcmp(o.body, "hello") == 0, "%d %s", o.error, o.errmsg);
+	/* A name that does not resolve is a connect error naming it. */
+	memset(&o, 0, sizeof(o));
+	snprintf(url, sizeof(url), "http://no-such-host.invalid:80/ok");
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) != NULL);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_ERR_CONNECT && strstr(o.errmsg, "no-such-host.invalid"), "%d %s", o.error, o.errmsg);
+
+	/* The stall timeout ends a stream that sends nothing more. */
+	memset(&o, 0, sizeof(o));
+	snprintf(url, sizeof(url), "%s/stall", base);
+	ro.on_line = on_line;
+	ro.timeout_ms = 0;
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) != NULL);
+	run_until(loop, &o.done, 1);
+	CHECK_MSG(o.error == HTTP_ERR_TIMEOUT && o.nlines == 1 && strstr(o.errmsg, "nothing received"), "%d %s",
+		  o.error, o.errmsg);
+
+	/* Bad URLs are refused up front. */
+	ro.url = "http://user:pw@127.0.0.1/";
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) == NULL && strstr(err, "pw") == NULL);
+	ro.url = "http://127.0.0.1:99999/";
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) == NULL);
+	ro.url = "http://[::1/";
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) == NULL);
+	ro.url = "https://127.0.0.1/x y";
+	CHECK(http_request_start(c, &ro, err, sizeof(err)) == NULL);
+	CHECK(http_client_active(c) == 0);
+}
+
 static void test_refused(struct evloop *loop, struct http_client *c)
 {
 	struct sockaddr_in sa;
@@ -561,6 +656,7 @@ int main(void)
 		test_timeout(loop, c);
 		test_body_cap(loop, c);
 		test_streaming(loop, c);
+		test_framing(loop, c);
 		test_refused(loop, c);
 		test_chain_from_callback(loop, c);
 		/* Free with a request still in flight: no callback, no leak. */

@@ -28,7 +28,7 @@ AUTOSHARD_SRC=${AUTOSHARD_SRC:-$APP_DIR/autoshard}
 # step 4 names anything still missing).
 VALKEY_PKGS="valkey-server/$SUITE-backports valkey-tools/$SUITE-backports libjemalloc2 liblzf1 libatomic1"
 BUILD_PKGS="libhiredis-dev libhiredis0.14 libjansson-dev libjansson4 libyaml-dev libyaml-0-2
-	libcurl4-openssl-dev libcurl4 pkg-config pkgconf pkgconf-bin libpkgconf3"
+	libssl-dev libssl3 pkg-config pkgconf pkgconf-bin libpkgconf3"
 
 apt_root=$CACHE/apt
 mkdir -p "$apt_root/lists/partial" "$apt_root/archives/partial" "$apt_root/etc/preferences.d" \
