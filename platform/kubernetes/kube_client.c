@@ -739,6 +739,18 @@ static const char *object_rv(const json_t *obj)
 
 /* ---- cache (pure) ---- */
 
+/* What no reader of the cache uses and every object carries: the server-side
+ * apply bookkeeping (often half an object) and kubectl's copy of the last
+ * applied manifest. Dropped before caching (client-go informers do the same
+ * with a transform), which keeps the controller's idle memory small. */
+static void strip_for_cache(json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+
+	json_object_del(meta, "managedFields");
+	json_object_del(json_object_get(meta, "annotations"), "kubectl.kubernetes.io/last-applied-configuration");
+}
+
 int kube_cache_apply(json_t *cache, const struct kube_watch_event *ev, const struct kube_informer_callbacks *cb,
 		     void *arg)
 {
@@ -757,6 +769,7 @@ int kube_cache_apply(json_t *cache, const struct kube_watch_event *ev, const str
 				cb->on_delete(ev->object, arg);
 		}
 	} else {
+		strip_for_cache(ev->object);
 		if (json_object_set(cache, key, ev->object) < 0) {
 			json_decref(old);
 			return -1;
@@ -793,6 +806,7 @@ int kube_cache_replace(json_t *cache, const json_t *items, const struct kube_inf
 			goto done;
 		old = json_incref(json_object_get(cache, key));
 		if (!old || strcmp(object_rv(old), object_rv(item)) != 0) {
+			strip_for_cache(item);
 			if (json_object_set(cache, key, item) < 0) {
 				json_decref(old);
 				goto done;

@@ -163,7 +163,9 @@ struct kube_informer_callbacks {
 	void (*on_error)(const char *msg, void *arg);
 };
 
-/* The cache primitives (pure): cache is a JSON object "ns/name" -> object. */
+/* The cache primitives (pure): cache is a JSON object "ns/name" -> object.
+ * Objects are cached without metadata.managedFields and the annotation
+ * kubectl.kubernetes.io/last-applied-configuration (removed in place). */
 /* Apply one ADDED/MODIFIED/DELETED event; callbacks as an informer would. */
 int kube_cache_apply(json_t *cache, const struct kube_watch_event *ev, const struct kube_informer_callbacks *cb,
 		     void *arg);

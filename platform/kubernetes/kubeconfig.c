@@ -269,7 +269,10 @@ static yaml_node_t *find_named(struct kc_parse *p, yaml_node_t *root, const char
 	int i = 0;
 
 	if (is_null(seq)) {
-		seterr(p->err, p->errlen, "kubeconfig: %s: missing (looking for \"%s\")", list, name);
+		char shown[128]; /* the name comes from the file: one printable line */
+
+		seterr(p->err, p->errlen, "kubeconfig: %s: missing (looking for \"%s\")", list,
+		       printable(shown, sizeof(shown), name, strlen(name)));
 		return NULL;
 	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
@@ -304,7 +307,12 @@ static yaml_node_t *find_named(struct kc_parse *p, yaml_node_t *root, const char
 		}
 		return inner;
 	}
-	seterr(p->err, p->errlen, "kubeconfig: %s: no entry named \"%s\"", list, name);
+	{
+		char shown[128]; /* the name comes from the file: one printable line */
+
+		seterr(p->err, p->errlen, "kubeconfig: %s: no entry named \"%s\"", list,
+		       printable(shown, sizeof(shown), name, strlen(name)));
+	}
 	return NULL;
 }
 

@@ -185,8 +185,44 @@ static void test_replace(void)
 	json_decref(cache);
 }
 
+/* Cached objects lose managedFields and kubectl's last-applied copy, keep
+ * everything else (other annotations included), by list and by watch. */
+#define FAT_OBJECT                                                                             \
+	"{\"metadata\": {\"name\": \"x\", \"namespace\": \"a\", \"resourceVersion\": \"%s\","  \
+	" \"managedFields\": [{\"manager\": \"kubectl\"}], \"annotations\": {"                 \
+	"\"kubectl.kubernetes.io/last-applied-configuration\": \"{...}\", \"keep\": \"me\"}}," \
+	" \"spec\": {\"shards\": 3}}"
+static void test_strip(void)
+{
+	json_t *cache = json_object(), *items, *o;
+	struct kube_watch_event ev;
+	char text[512];
+
+	snprintf(text, sizeof(text), FAT_OBJECT, "1");
+	items = json_pack("[o]", json_loads(text, 0, NULL));
+	CHECK(kube_cache_replace(cache, items, NULL, NULL) == 1);
+	json_decref(items);
+	o = json_object_get(cache, "a/x");
+	CHECK(o && !json_object_get(json_object_get(o, "metadata"), "managedFields"));
+	CHECK(json_object_size(json_object_get(json_object_get(o, "metadata"), "annotations")) == 1);
+	CHECK(json_integer_value(json_object_get(json_object_get(o, "spec"), "shards")) == 3);
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(text, sizeof(text), FAT_OBJECT, "2");
+	ev.type = KUBE_EVENT_MODIFIED;
+	ev.object = json_loads(text, 0, NULL);
+	CHECK(kube_cache_apply(cache, &ev, NULL, NULL) == 0);
+	o = json_object_get(cache, "a/x");
+	CHECK(o && !json_object_get(json_object_get(o, "metadata"), "managedFields"));
+	CHECK(json_string_value(
+		      json_object_get(json_object_get(json_object_get(o, "metadata"), "annotations"), "keep")) != NULL);
+	kube_watch_event_clear(&ev);
+	json_decref(cache);
+}
+
 int main(void)
 {
+	test_strip();
 	test_stream();
 	test_bad_lines();
 	test_truncations();
