@@ -465,6 +465,7 @@ struct engine_run *engine_start(struct evloop *loop, const struct member_list *m
 			_exit(1);
 		close(fds[0]);
 		child_fd = fds[1];
+		free(r); /* the parent's bookkeeping; the child reports through child_fd */
 		child_main(members, o);
 		_exit(0);
 	}

@@ -45,6 +45,8 @@ static const struct cfg_option controller_opts[] = {
 	 "how often the Lease is tried or renewed"},
 	{"image", CFG_STRING, 0, 0, "ghcr.io/autoshard/autoshard:" AUTOSHARD_VERSION, "AUTOSHARD_IMAGE", NULL,
 	 "the Valkey pods' image when spec.image is empty (valkey-server and autoshard-sidecar)"},
+	{"cluster-domain", CFG_STRING, 0, 0, "cluster.local", "AUTOSHARD_CLUSTER_DOMAIN", NULL,
+	 "the cluster's DNS domain: pods announce POD.NAME-headless.NAMESPACE.svc.<this>"},
 	{"resync-s", CFG_INT, 5, 86400, "30", "AUTOSHARD_RESYNC_S", NULL,
 	 "re-check every cluster's health (and re-apply its objects) this often"},
 	{"engine-deadline-s", CFG_INT, 10, 86400, "600", "AUTOSHARD_ENGINE_DEADLINE_S", NULL,
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
 	memset(&oo, 0, sizeof(oo));
 	oo.ns = cfg_str(&c, "namespace");
 	oo.default_image = cfg_str(&c, "image");
+	oo.cluster_domain = cfg_str(&c, "cluster-domain");
 	oo.resync_s = (int)cfg_int(&c, "resync-s");
 	oo.engine_deadline_s = (int)cfg_int(&c, "engine-deadline-s");
 	oo.on_change = on_change;

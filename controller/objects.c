@@ -59,6 +59,10 @@ int vc_spec_parse(const json_t *vc, struct vc_spec *out, char *err, size_t errle
 	strlcpy_a(out->mismatch, s ? s : "refuse", sizeof(out->mismatch));
 	if (strcmp(out->mismatch, "refuse") && strcmp(out->mismatch, "adopt") && strcmp(out->mismatch, "fresh"))
 		return seterr(err, errlen, "spec.topologyMismatch must be refuse, adopt or fresh");
+	s = str_at(spec, "endpointType", NULL);
+	if (s && strcmp(s, "ip") && strcmp(s, "hostname"))
+		return seterr(err, errlen, "spec.endpointType must be ip or hostname");
+	out->prefer_hostname = s && strcmp(s, "hostname") == 0;
 	out->resources = json_object_get(spec, "resources");
 	out->config = json_object_get(spec, "config");
 	if (out->config) {
@@ -199,23 +203,35 @@ json_t *build_members_configmap(const struct vc_spec *s, const char *instances)
 	return cm;
 }
 
-json_t *build_statefulset(const struct vc_spec *s, int replicas, const char *default_image)
+json_t *build_statefulset(const struct vc_spec *s, int replicas, const char *default_image, const char *cluster_domain)
 {
-	char name[300], cmname[300], headless[300], reps[16];
+	char name[300], cmname[300], headless[300], reps[16], fqdn[1024];
 	json_t *sts = NULL, *args = NULL, *env = NULL, *mounts = NULL, *volumes = NULL, *container = NULL, *pod = NULL;
 
 	snprintf(cmname, sizeof(cmname), "%s-members", s->name);
 	snprintf(headless, sizeof(headless), "%s-headless", s->name);
 	snprintf(reps, sizeof(reps), "%d", s->replicas_per_shard);
 	strlcpy_a(name, s->name, sizeof(name));
+	/* The pod's DNS name under the headless Service (publishNotReadyAddresses:
+	 * it resolves before the pod is Ready, as joining needs). */
+	snprintf(fqdn, sizeof(fqdn), "$(POD_NAME).%s.$(POD_NAMESPACE).svc.%s", headless,
+		 cluster_domain && *cluster_domain ? cluster_domain : "cluster.local");
 	args = json_pack("[s,s, s,s, s,s, s,s, s,s, s,s, s,s, s,s, s,s, s]", "supervise", "--reconcile=false",
 			 "--peers-file", MEMBERS_MOUNT "/" MEMBERS_KEY, "--data-dir", DATA_MOUNT, "--mode",
 			 s->persistent ? "persistent" : "ephemeral", "--node", "$(POD_IP):6379", "--server-include",
 			 MEMBERS_MOUNT "/valkey.conf", "--replicas", reps, "--topology-mismatch", s->mismatch,
 			 "--cluster-name", name,
 			 s->persistent ? "--reassign-lost-slots=false" : "--reassign-lost-slots=true");
-	env = json_pack("[{s:s, s:{s:{s:s}}}, {s:s, s:s}]", "name", "POD_IP", "valueFrom", "fieldRef", "fieldPath",
-			"status.podIP", "name", "AUTOSHARD_NODE", "value", "$(POD_IP):6379");
+	if (args && (json_array_append_new(args, json_string("--announce-hostname")) < 0 ||
+		     json_array_append_new(args, json_string(fqdn)) < 0 ||
+		     json_array_append_new(args, json_string("--announce-ip=true")) < 0 ||
+		     json_array_append_new(args, json_string("--endpoint-type")) < 0 ||
+		     json_array_append_new(args, json_string(s->prefer_hostname ? "hostname" : "ip")) < 0))
+		goto fail;
+	env = json_pack("[{s:s, s:{s:{s:s}}}, {s:s, s:{s:{s:s}}}, {s:s, s:{s:{s:s}}}, {s:s, s:s}]", "name", "POD_IP",
+			"valueFrom", "fieldRef", "fieldPath", "status.podIP", "name", "POD_NAME", "valueFrom",
+			"fieldRef", "fieldPath", "metadata.name", "name", "POD_NAMESPACE", "valueFrom", "fieldRef",
+			"fieldPath", "metadata.namespace", "name", "AUTOSHARD_NODE", "value", "$(POD_IP):6379");
 	mounts = json_pack("[{s:s, s:s}, {s:s, s:s, s:b}]", "name", "data", "mountPath", DATA_MOUNT, "name", "members",
 			   "mountPath", MEMBERS_MOUNT, "readOnly", 1);
 	volumes = json_pack("[{s:s, s:{s:s}}]", "name", "members", "configMap", "name", cmname);
@@ -364,6 +380,33 @@ int pods_topology_mismatch(const struct vc_spec *s, const json_t *pods, int n, c
 				return 1;
 			}
 		}
+	}
+	return 0;
+}
+
+/* Whether text (lines) holds the line l of n bytes. */
+static int has_line(const char *text, const char *l, size_t n)
+{
+	for (const char *p = text; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t m = e ? (size_t)(e - p) : strlen(p);
+
+		if (m == n && strncmp(p, l, n) == 0)
+			return 1;
+		p = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+int members_lost(const char *old, const char *now)
+{
+	for (const char *l = old; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l) : strlen(l);
+
+		if (n && !has_line(now, l, n))
+			return 1;
+		l = e ? e + 1 : NULL;
 	}
 	return 0;
 }

@@ -36,7 +36,8 @@ struct vc_spec {
 	char storage[64];
 	int has_secret;
 	char secret_name[254], secret_key[254];
-	char mismatch[16]; /* refuse|adopt|fresh */
+	char mismatch[16];   /* refuse|adopt|fresh */
+	int prefer_hostname; /* spec.endpointType hostname: clients get pod DNS names */
 	const json_t *resources;
 	const json_t *config;
 };
@@ -55,13 +56,14 @@ int vc_desired_instances(const struct vc_spec *s);
 void vc_selector(const struct vc_spec *s, char *buf, size_t len);
 
 /* The objects to apply. New references; caller decrefs. NULL on allocation
- * failure. default_image is used when spec.image is empty. */
+ * failure. default_image is used when spec.image is empty; every pod
+ * announces POD_NAME.<name>-headless.NAMESPACE.svc.<cluster_domain>. */
 json_t *build_headless_service(const struct vc_spec *s);
 json_t *build_client_service(const struct vc_spec *s);
 json_t *build_pdb(const struct vc_spec *s);
 /* instances: the member file's text (borrowed). */
 json_t *build_members_configmap(const struct vc_spec *s, const char *instances);
-json_t *build_statefulset(const struct vc_spec *s, int replicas, const char *default_image);
+json_t *build_statefulset(const struct vc_spec *s, int replicas, const char *default_image, const char *cluster_domain);
 
 /* The valkey.conf overrides from spec.config ("directive value" lines) as a
  * new string (caller frees), or NULL with err for a bad key or value. */
@@ -77,5 +79,8 @@ char *members_from_pods(const struct vc_spec *s, const json_t *pods, int n, int 
 /* 1 when a container of a pod of this cluster last exited with code 3 (the
  * clone guard refused), with the pod named in why. */
 int pods_topology_mismatch(const struct vc_spec *s, const json_t *pods, int n, char *why, size_t whylen);
+/* Whether a line ("ip:port") of the member list old is missing from now:
+ * a member's pod is gone or has another address. NULLs count as empty. */
+int members_lost(const char *old, const char *now);
 
 #endif

@@ -785,8 +785,9 @@ static void cluster_pass(struct cluster *c)
 			if (target > ob.sts_replicas)
 				c->scaling_event = 1;
 		}
-		apply(c, &KUBE_RES_STATEFULSETS, s.name, build_statefulset(&s, target, op->o.default_image),
-		      T_STATEFULSET, "apply StatefulSet");
+		apply(c, &KUBE_RES_STATEFULSETS, s.name,
+		      build_statefulset(&s, target, op->o.default_image, op->o.cluster_domain), T_STATEFULSET,
+		      "apply StatefulSet");
 		strlcpy_a(c->sts_applied, mark, sizeof(c->sts_applied));
 	}
 	ob.mismatch = pods_topology_mismatch(&s, kube_informer_cache(op->pods), ob.desired, ob.mismatch_why,
@@ -799,8 +800,19 @@ static void cluster_pass(struct cluster *c)
 	text = members_from_pods(&s, kube_informer_cache(op->pods), ob.desired, &ob.ready, ob.why, sizeof(ob.why));
 	if (!text)
 		goto status;
+	/* One run at a time; the next pass sees its result. But a run whose
+	 * list names a pod address that no pod has any more (pods re-created
+	 * on new addresses, e.g. by a rolling update) would wait for it until
+	 * its deadline: stop it (the engine is safe to kill at any point) and
+	 * run on the list the pods give now. */
+	if (c->engine && members_lost(c->engine_list, text)) {
+		log_info("valkeycluster %s: the running engine's member list names addresses no pod has now; "
+			 "restarting it on the current pods",
+			 c->key);
+		cluster_stop_engine(c);
+	}
 	if (c->engine)
-		goto status; /* one run at a time; the next pass sees its result */
+		goto status;
 	if (strcmp(ob.cm_text, text)) {
 		if (!same_str(c->cm_applied, text)) {
 			if (ob.members != ob.desired) {

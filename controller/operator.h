@@ -15,10 +15,11 @@
 #define FIELD_MANAGER "autoshard-controller"
 
 struct operator_opts {
-	const char *ns;            /* "" or NULL: every namespace */
-	const char *default_image; /* when spec.image is empty */
-	int resync_s;              /* re-check every cluster's health this often */
-	int engine_deadline_s;     /* one engine run at most */
+	const char *ns;             /* "" or NULL: every namespace */
+	const char *default_image;  /* when spec.image is empty */
+	const char *cluster_domain; /* pods' DNS names end in .svc.<this> */
+	int resync_s;               /* re-check every cluster's health this often */
+	int engine_deadline_s;      /* one engine run at most */
 	/* Something the dashboard shows changed (progress, a slot map, a
 	 * result). May be NULL. */
 	void (*on_change)(void *arg);

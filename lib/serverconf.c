@@ -78,8 +78,17 @@ int server_conf_write(const char *path, const struct server_conf *c, char *err, 
 	}
 	if (c->announce_hostname && (put(text, CONF_MAX, &off, "cluster-announce-hostname ") < 0 ||
 				     put_quoted(text, CONF_MAX, &off, c->announce_hostname) < 0 ||
-				     put(text, CONF_MAX, &off, "cluster-preferred-endpoint-type hostname\n") < 0)) {
+				     put(text, CONF_MAX, &off, "cluster-preferred-endpoint-type %s\n",
+					 c->prefer_hostname ? "hostname" : "ip") < 0)) {
 		seterr(err, errlen, "server config: bad announce hostname");
+		goto done;
+	}
+	if (c->prefer_hostname && !c->announce_hostname) {
+		seterr(err, errlen, "server config: endpoint type hostname needs an announced hostname");
+		goto done;
+	}
+	if (c->announce_ip && put(text, CONF_MAX, &off, "cluster-announce-ip %s\n", c->bind_ip) < 0) {
+		seterr(err, errlen, "server config: bad announce address");
 		goto done;
 	}
 	if (c->password &&

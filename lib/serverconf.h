@@ -14,7 +14,9 @@ struct server_conf {
 	int persistent;                /* appendonly yes (everysec), else no persistence */
 	int node_timeout_ms;           /* cluster-node-timeout; default 15000 */
 	const char *password;          /* borrowed, may be NULL: requirepass + masterauth */
-	const char *announce_hostname; /* may be NULL: cluster-announce-hostname + preferred endpoint hostname */
+	const char *announce_hostname; /* may be NULL: cluster-announce-hostname */
+	int prefer_hostname;           /* cluster-preferred-endpoint-type hostname (needs announce_hostname) */
+	int announce_ip;               /* cluster-announce-ip bind_ip (pods: the pod IP) */
 	const char *include;           /* may be NULL: a user file included last (overrides) */
 	const char *logfile;           /* may be NULL: server.log in dir; "" for stdout */
 	const char *pidfile;           /* may be NULL: none */

@@ -58,7 +58,12 @@ static const struct cfg_option sidecar_opts[] = {
 	{"node-timeout-ms", CFG_INT, 100, 600000, "15000", "AUTOSHARD_NODE_TIMEOUT_MS", NULL,
 	 "supervise: cluster-node-timeout"},
 	{"announce-hostname", CFG_STRING, 0, 0, NULL, "AUTOSHARD_ANNOUNCE_HOSTNAME", NULL,
-	 "supervise: cluster-announce-hostname (clients get hostnames)"},
+	 "supervise: cluster-announce-hostname (shown in CLUSTER SHARDS/NODES, and to clients with --endpoint-type "
+	 "hostname)"},
+	{"endpoint-type", CFG_ENUM, 0, 0, "hostname", "AUTOSHARD_ENDPOINT_TYPE", "ip|hostname",
+	 "supervise: what clients get in MOVED/ASK and CLUSTER SLOTS when a hostname is announced"},
+	{"announce-ip", CFG_BOOL, 0, 0, "false", "AUTOSHARD_ANNOUNCE_IP", NULL,
+	 "supervise: cluster-announce-ip the --node address (pods: the pod IP)"},
 	{"http-addr", CFG_STRING, 0, 0, "", "AUTOSHARD_HTTP_ADDR", NULL,
 	 "run/supervise: serve /healthz, /readyz and /metrics on HOST:PORT (\"\": off)"},
 	{"ready-timeout", CFG_INT, 1, 86400, "600", "AUTOSHARD_READY_TIMEOUT", NULL,

@@ -495,6 +495,8 @@ int sidecar_supervise(struct cfg *c)
 	sconf.node_timeout_ms = (int)cfg_int(c, "node-timeout-ms");
 	sconf.password = pw;
 	sconf.announce_hostname = cfg_str(c, "announce-hostname");
+	sconf.prefer_hostname = sconf.announce_hostname && strcmp(cfg_str(c, "endpoint-type"), "hostname") == 0;
+	sconf.announce_ip = cfg_bool(c, "announce-ip");
 	sconf.include = cfg_str(c, "server-include");
 	snprintf(conf, sizeof(conf), "%s/autoshard-server.conf", dir);
 	snprintf(pidf, sizeof(pidf), "%s/server.pid", dir);

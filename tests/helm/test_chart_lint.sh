@@ -86,7 +86,7 @@ pass "RBAC: ClusterRole, or Role+RoleBinding in watchNamespace; Lease rule; no d
 # --- optional ValkeyCluster, password Secret, helm test pod, NOTES
 [ "$(yq_py "$W/default.yaml" "len(kind('ValkeyCluster')) + len(kind('Secret'))")" = 0 ] || fail "a ValkeyCluster by default"
 [ "$(yq_py "$W/vc.yaml" "kind('ValkeyCluster')[0]['spec']")" = \
-	"{'shards': 3, 'replicasPerShard': 1, 'persistence': {'mode': 'ephemeral'}, 'passwordSecret': {'name': 't-valkey-password', 'key': 'password'}, 'config': {'maxmemory-policy': 'allkeys-lru'}, 'topologyMismatch': 'refuse'}" ] ||
+	"{'shards': 3, 'replicasPerShard': 1, 'persistence': {'mode': 'ephemeral'}, 'passwordSecret': {'name': 't-valkey-password', 'key': 'password'}, 'config': {'maxmemory-policy': 'allkeys-lru'}, 'topologyMismatch': 'refuse', 'endpointType': 'ip'}" ] ||
 	fail "ValkeyCluster spec: $(yq_py "$W/vc.yaml" "kind('ValkeyCluster')[0]['spec']")"
 [ "$(yq_py "$W/vc.yaml" "len(kind('Secret')[0]['data']['password'])")" -ge 40 ] || fail "generated password Secret"
 [ "$(yq_py "$W/vc.yaml" "kind('Pod')[0]['metadata']['annotations']['helm.sh/hook']")" = test ] || fail "helm test hook pod"

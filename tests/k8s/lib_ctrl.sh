@@ -56,7 +56,8 @@ ctrl_up() {
 ctrl_start() {
 	local name=$1
 	shift
-	"$BIN/autoshard-controller" --kubeconfig "$KUBECONFIG" --identity "$name" --http-addr 127.0.0.1:0 "$@" \
+	# CTRL_WRAP: a command the controller runs under (valgrind in its test).
+	${CTRL_WRAP:-} "$BIN/autoshard-controller" --kubeconfig "$KUBECONFIG" --identity "$name" --http-addr 127.0.0.1:0 "$@" \
 		>>"$D/controller-$name.log" 2>&1 &
 	CTRL_PID=$!
 	CTRL_PIDS+=("$CTRL_PID")
@@ -103,6 +104,18 @@ vc_wait_ready() {
 		i=$((i + 1))
 		[ "$i" -lt "$tries" ] || fail "valkeycluster $name did not become Ready with $masters masters and $inst instances"
 		sleep 0.5
+	done
+}
+
+# wait_event OBJECT REASON PATTERN: an Event with REASON on OBJECT whose
+# message matches PATTERN (grep) appears, within 60 s.
+wait_event() {
+	local i=0
+	until kubectl get events --field-selector "involvedObject.name=$1,reason=$2" -o 'jsonpath={.items[*].message}' |
+		grep -q "$3"; do
+		i=$((i + 1))
+		[ "$i" -lt 300 ] || fail "no $2 event on $1 matching '$3'; its events: $(kubectl get events --field-selector "involvedObject.name=$1" -o 'jsonpath={range .items[*]}{.reason}: {.message}; {end}')"
+		sleep 0.2
 	done
 }
 

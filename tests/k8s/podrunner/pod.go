@@ -18,6 +18,10 @@ import (
 
 const apiTimeout = 10 * time.Second
 
+// volumeRefresh: how often secret and configMap volumes are brought up to
+// date (a kubelet's sync period is a minute; tests want it sooner).
+const volumeRefresh = time.Second
+
 // podWorker runs one pod (one UID) from binding to finalized deletion.
 type podWorker struct {
 	r        *runner
@@ -25,17 +29,18 @@ type podWorker struct {
 	uid      types.UID
 	dir      string // STATE/pods/NS_NAME_UID
 
-	mu           sync.Mutex
-	pod          *v1.Pod // latest version seen
-	ip           string
-	startTime    metav1.Time
-	volumes      map[string]string // volume name -> host directory
-	volumesReady bool
-	initsDone    bool
-	failed       bool // an init container failed with restartPolicy Never
-	inits, ctrs  []*ctr
-	gone         bool // no longer in the API (or a newer incarnation is): no API writes
-	shut         bool // the runner is shutting down: no API writes
+	mu            sync.Mutex
+	pod           *v1.Pod // latest version seen
+	ip            string
+	startTime     metav1.Time
+	volumes       map[string]string // volume name -> host directory
+	volumesReady  bool
+	refreshFailed bool // the last refreshVolumes failed (logged once; run goroutine only)
+	initsDone     bool
+	failed        bool // an init container failed with restartPolicy Never
+	inits, ctrs   []*ctr
+	gone          bool // no longer in the API (or a newer incarnation is): no API writes
+	shut          bool // the runner is shutting down: no API writes
 
 	dirty    chan struct{} // status to write (capacity 1)
 	stopCh   chan struct{} // closed when containers must stop
@@ -135,6 +140,19 @@ func (w *podWorker) run(ctx context.Context) {
 
 	if w.allocateIP() && w.prepareVolumes(ctx) && w.runInits(ctx) {
 		w.startContainers(ctx)
+		refresh := time.NewTicker(volumeRefresh)
+	running:
+		for {
+			select {
+			case <-w.stopCh:
+				break running
+			case <-refresh.C:
+				c, cancel := context.WithTimeout(ctx, apiTimeout)
+				w.refreshVolumes(c)
+				cancel()
+			}
+		}
+		refresh.Stop()
 	}
 	<-w.stopCh
 	w.terminate()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -122,5 +124,27 @@ func TestSAMountWrap(t *testing.T) {
 		saMountScript, "podrunner-sa", "/h", saMountDir, "autoshard-controller", "--x"}
 	if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
 		t.Fatalf("wrap = %q, want %q", got, want)
+	}
+}
+
+// writeKeys brings a volume up to date in place: changed keys are replaced
+// whole (no temporary file left), unchanged ones are left alone.
+func TestWriteKeysRefresh(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeKeys(dir, map[string][]byte{"instances": []byte(""), "conf": []byte("x")}, nil, nil, false, "cm"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(dir, "conf"))
+	if err := writeKeys(dir, map[string][]byte{"instances": []byte("a:1\nb:1\n"), "conf": []byte("x")}, nil, nil, false, "cm"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "instances")); string(b) != "a:1\nb:1\n" {
+		t.Fatalf("instances not refreshed: %q", b)
+	}
+	if st2, _ := os.Stat(filepath.Join(dir, "conf")); !os.SameFile(st, st2) {
+		t.Fatal("an unchanged key was rewritten")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*tmp*")); len(m) != 0 {
+		t.Fatalf("temporary files left: %v", m)
 	}
 }

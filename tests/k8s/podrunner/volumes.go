@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -20,14 +21,40 @@ type mount struct {
 	host string
 }
 
+// refreshVolumes rewrites the files of the pod's secret and configMap volumes
+// from the objects as they are now (a kubelet does this within its sync
+// period); an object that cannot be read keeps its files.
+func (w *podWorker) refreshVolumes(ctx context.Context) {
+	pod := w.latest()
+	failed := false
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		dir := filepath.Join(w.dir, "volumes", v.Name)
+		var err error
+		switch {
+		case v.Secret != nil:
+			err = w.writeSecret(ctx, dir, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, v.Secret.Optional)
+		case v.ConfigMap != nil:
+			err = w.writeConfigMap(ctx, dir, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, v.ConfigMap.Optional)
+		}
+		if err != nil && !w.refreshFailed {
+			w.logf("volume %s not refreshed: %v", v.Name, err)
+		}
+		failed = failed || err != nil
+	}
+	w.refreshFailed = failed
+}
+
 // setupVolumes gives each volume of the pod a host directory:
 //
 //	emptyDir               POD/volumes/NAME, fresh per pod UID
 //	persistentVolumeClaim  the bound PV's hostPath (STATE/pvc/NS/CLAIM for ours);
 //	                       survives the pod
 //	hostPath               the path itself
-//	secret, configMap,     files written into POD/volumes/NAME once, at pod start
-//	downwardAPI, projected (projected service account tokens come from TokenRequest)
+//	secret, configMap,     files written into POD/volumes/NAME at pod start
+//	downwardAPI, projected (projected service account tokens come from TokenRequest);
+//	                       secret and configMap ones are kept up to date by
+//	                       refreshVolumes
 func (w *podWorker) setupVolumes(ctx context.Context, pod *v1.Pod) (map[string]string, error) {
 	w.mu.Lock()
 	ip := w.ip
@@ -132,10 +159,22 @@ func writeKeys(dir string, data map[string][]byte, items []v1.KeyToPath, def *in
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, f.data, f.mode); err != nil {
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.data) {
+			if err := os.Chmod(p, f.mode); err != nil {
+				return err
+			}
+			continue
+		}
+		// A new file replaces the old one whole (kubelet swaps a symlink), so a
+		// reader never sees half of an update.
+		tmp := p + ".podrunner-tmp"
+		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, f.mode); err != nil {
+		if err := os.Chmod(tmp, f.mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
 			return err
 		}
 	}
