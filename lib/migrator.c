@@ -52,6 +52,7 @@
 #include <hiredis/hiredis.h>
 
 #include "redis_ev.h"
+#include "resp_cap.h"
 
 #define DEFAULT_SLOTS_IN_FLIGHT 16
 #define DEFAULT_KEYS_PER_BATCH 1000
@@ -1029,7 +1030,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		if (!r)
 			run_fail(run, "node %s:%d: connection lost waiting for %s%s%s", node_host(run, c->node),
 				 node_port(run, c->node), req_names[req->kind], ac->errstr ? ": " : "",
-				 ac->errstr ? ac->errstr : "");
+				 ac->errstr ? resp_errstr(ac->err, ac->errstr) : "");
 		else
 			dispatch(run, req, r);
 		if (!run->failed)
@@ -1050,7 +1051,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	c->ac = NULL; /* hiredis frees it after this callback */
 	if (!run->closing)
 		run_fail(run, "node %s:%d: connect: %s", node_host(run, c->node), node_port(run, c->node),
-			 ac->errstr ? ac->errstr : "failed");
+			 ac->errstr ? resp_errstr(ac->err, ac->errstr) : "failed");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -1064,7 +1065,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	if (!run->closing)
 		run_fail(run, "node %s:%d: %s connection closed%s%s", node_host(run, c->node), node_port(run, c->node),
 			 c->role == CONN_MIGRATE ? "migrate" : "control", ac->errstr ? ": " : "",
-			 ac->errstr ? ac->errstr : "");
+			 ac->errstr ? resp_errstr(ac->err, ac->errstr) : "");
 }
 
 static int64_t on_conn_timer(struct evloop *loop, int64_t id, void *arg)
@@ -1110,6 +1111,7 @@ static int conn_open(struct mrun *run, struct mconn *c, int node, enum conn_role
 		return -1;
 	}
 	ac->data = c;
+	resp_cap_reader(ac->c.reader);
 	if (redis_ev_attach(run->loop, ac) < 0) {
 		redisAsyncFree(ac);
 		return seterr(run->err, run->errlen, "out of memory");

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "resp_cap.h"
+
 /* The command's first word, or two for CLUSTER/CONFIG subcommands, for messages.
  * Never the arguments: they may be keys or secrets. */
 static void command_label(const char *fmt, char *out, size_t len)
@@ -29,8 +31,7 @@ static void command_label(const char *fmt, char *out, size_t len)
 static redisReply *check_reply(struct node_conn *n, redisReply *r, const char *label, char *err, size_t errlen)
 {
 	if (!r) {
-		seterr(err, errlen, "node %s: %s: %s", n->name, label,
-		       n->ctx->errstr[0] ? n->ctx->errstr : "connection lost");
+		seterr(err, errlen, "node %s: %s: %s", n->name, label, resp_errstr(n->ctx->err, n->ctx->errstr));
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -45,6 +46,38 @@ static redisReply *check_reply(struct node_conn *n, redisReply *r, const char *l
 		freeReplyObject(r);
 		return NULL;
 	}
+	return r;
+}
+
+/* redisvCommand / redisCommandArgv for a blocking context, with the reply
+ * caps checked after every read (resp_get_reply). NULL on failure, the
+ * reason in ctx->err / ctx->errstr. */
+static redisReply *command_v(redisContext *ctx, const char *fmt, va_list ap)
+{
+	void *r = NULL;
+
+	if (redisvAppendCommand(ctx, fmt, ap) != REDIS_OK || resp_get_reply(ctx, &r) != REDIS_OK)
+		return NULL;
+	return r;
+}
+
+static redisReply *command(redisContext *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = command_v(ctx, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static redisReply *command_argv(redisContext *ctx, int argc, const char **argv, const size_t *argvlen)
+{
+	void *r = NULL;
+
+	if (redisAppendCommandArgv(ctx, argc, argv, argvlen) != REDIS_OK || resp_get_reply(ctx, &r) != REDIS_OK)
+		return NULL;
 	return r;
 }
 
@@ -67,14 +100,15 @@ struct node_conn *node_connect(const struct hostport *addr, const char *password
 		seterr(err, errlen, "node %s: cannot connect: %s", n->name, n->ctx ? n->ctx->errstr : "out of memory");
 		goto fail;
 	}
+	resp_cap_reader(n->ctx->reader);
 	if (redisSetTimeout(n->ctx, tv) != REDIS_OK) {
 		seterr(err, errlen, "node %s: cannot set timeout", n->name);
 		goto fail;
 	}
 	if (password) {
-		r = redisCommand(n->ctx, "AUTH %s", password);
+		r = command(n->ctx, "AUTH %s", password);
 		if (!r) {
-			seterr(err, errlen, "node %s: AUTH: %s", n->name, n->ctx->errstr);
+			seterr(err, errlen, "node %s: AUTH: %s", n->name, resp_errstr(n->ctx->err, n->ctx->errstr));
 			goto fail;
 		}
 		if (r->type == REDIS_REPLY_ERROR) {
@@ -113,9 +147,11 @@ redisReply *node_command(struct node_conn *n, char *err, size_t errlen, const ch
 
 	command_label(fmt, label, sizeof(label));
 	if (n->ctx->err)
-		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr), NULL;
+		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label,
+			      resp_errstr(n->ctx->err, n->ctx->errstr)),
+		       NULL;
 	va_start(ap, fmt);
-	r = redisvCommand(n->ctx, fmt, ap);
+	r = command_v(n->ctx, fmt, ap);
 	va_end(ap);
 	return check_reply(n, r, label, err, errlen);
 }
@@ -132,8 +168,10 @@ redisReply *node_command_argv(struct node_conn *n, char *err, size_t errlen, int
 	memcpy(label, argv[0], l);
 	label[l] = '\0';
 	if (n->ctx->err)
-		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr), NULL;
-	r = redisCommandArgv(n->ctx, argc, argv, argvlen);
+		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label,
+			      resp_errstr(n->ctx->err, n->ctx->errstr)),
+		       NULL;
+	r = command_argv(n->ctx, argc, argv, argvlen);
 	return check_reply(n, r, label, err, errlen);
 }
 
@@ -145,9 +183,10 @@ int node_command_ok(struct node_conn *n, char *err, size_t errlen, const char *f
 
 	command_label(fmt, label, sizeof(label));
 	if (n->ctx->err)
-		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label, n->ctx->errstr);
+		return seterr(err, errlen, "node %s: %s: connection broken: %s", n->name, label,
+			      resp_errstr(n->ctx->err, n->ctx->errstr));
 	va_start(ap, fmt);
-	r = redisvCommand(n->ctx, fmt, ap);
+	r = command_v(n->ctx, fmt, ap);
 	va_end(ap);
 	r = check_reply(n, r, label, err, errlen);
 	if (!r)

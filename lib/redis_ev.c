@@ -3,7 +3,10 @@
  * ev.cleanup; we map those onto one evloop file event per connection. */
 #include "redis_ev.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "resp_cap.h"
 
 struct redis_ev {
 	struct evloop *loop;
@@ -12,6 +15,18 @@ struct redis_ev {
 	int mask;   /* what we asked evloop to watch */
 	int *freed; /* set to 1 by cleanup while on_io runs */
 };
+
+/* What hiredis does on a read error, for a reply that can no longer fit the
+ * caps (resp_cap.h): every pending callback gets NULL with errstr naming
+ * the caps, then the disconnect callback; the context is freed. */
+static void fail_over_cap(redisAsyncContext *ac)
+{
+	ac->c.err = REDIS_ERR_PROTOCOL;
+	snprintf(ac->c.errstr, sizeof(ac->c.errstr), "%s", RESP_OVER_CAP);
+	ac->err = ac->c.err;
+	ac->errstr = ac->c.errstr;
+	redisAsyncFree(ac);
+}
 
 static void on_io(struct evloop *loop, int fd, int mask, void *arg)
 {
@@ -27,6 +42,10 @@ static void on_io(struct evloop *loop, int fd, int mask, void *arg)
 		redisAsyncHandleRead(r->ac);
 	if (freed)
 		return;
+	if ((mask & EV_READABLE) && resp_reader_over_cap(r->ac->c.reader)) {
+		fail_over_cap(r->ac); /* frees the context, r with it */
+		return;
+	}
 	if ((mask & EV_WRITABLE) && (r->mask & EV_WRITABLE))
 		redisAsyncHandleWrite(r->ac);
 	if (freed)

@@ -57,8 +57,12 @@ static size_t read_all(const uint8_t *data, size_t size, size_t chunk, redisRepl
 				*failed = 1;
 				break;
 			}
-			if (!reply)
+			if (!reply) {
+				/* where the connections check the caps between reads */
+				int over = resp_reader_over_cap(rd);
+				FUZZ_CHECK(over == 0 || over == 1, "resp_reader_over_cap returned %d", over);
 				break;
+			}
 			out[n++] = reply;
 		}
 		if (*failed || n == MAX_REPLIES || pos == size)

@@ -66,3 +66,47 @@ out=$("$AUTOSHARD" rebalance --password secret 2>&1) && fail "--password accepte
 echo "$out" | grep -q "unknown option" || fail "--password: $out"
 fresh $base.1 $base.2 $base.3
 pass "malformed input refused with clear errors"
+
+# hostile replies: a "server" that answers every command with a huge array or
+# string header. hiredis 0.14 alone would calloc 16 GB for "*2000000000";
+# a "$2000000000" header would make it buffer whatever follows until the
+# command timeout. The capped reader (lib/resp_cap.c) refuses both with a
+# one-line error naming the caps, and the CLI stays small.
+for reply in '*2000000000' '$2000000000'; do
+	rm -f "$T/hostile.ready"
+	/usr/bin/python3 - "$reply" "$T/hostile.ready" <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.55.5.1", 6379)); s.listen(4); s.settimeout(60)
+open(sys.argv[2], "w").close()  # listening
+for _ in range(100):
+    try:
+        c, _ = s.accept()
+    except OSError:
+        break
+    c.settimeout(10)
+    try:
+        c.recv(65536)
+        c.sendall(sys.argv[1].encode() + b"\r\n")
+        c.recv(65536)
+    except OSError:
+        pass
+    c.close()
+PY
+	srv=$!
+	i=0
+	until [ -e "$T/hostile.ready" ]; do
+		kill -0 "$srv" 2>/dev/null || fail "the fake server on 127.55.5.1:6379 did not start"
+		i=$((i + 1)); [ $i -lt 300 ] || fail "the fake server on 127.55.5.1:6379 never listened"
+		sleep 0.1
+	done
+	out=$(/usr/bin/time -f 'maxrss_kb=%M' "$AUTOSHARD" check --seed 127.55.5.1:6379 2>&1) && fail "check accepted $reply"
+	kb=$(echo "$out" | sed -n 's/^maxrss_kb=//p')
+	msg=$(echo "$out" | grep -v '^maxrss_kb=\|^Command exited')
+	one_line "$msg"
+	# Both are refused at once (the string header before a byte of it comes).
+	echo "$msg" | grep -q "127.55.5.1:6379.*size caps" || fail "reply $reply: $msg"
+	[ "$kb" -lt 65536 ] || fail "reply $reply: the CLI grew to $kb kB"
+	kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null || true
+done
+pass "hostile reply headers (*2000000000, \$2000000000) refused with one-line errors; the CLI stayed under 64 MiB"
