@@ -20,10 +20,13 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Lint and the sanitizer stage run first so that ctest's summary is the last word.
+# Lint, the sanitizer stage and a short run of every fuzzer (15 s each, from
+# the seed corpora, libFuzzer seed 1 so that runs explore alike) run first so
+# that ctest's summary is the last word.
 test: build
 	@sh scripts/lint.sh all
 	@sh scripts/sanitize.sh $(BUILD)
+	@FUZZ_SEED=1 sh scripts/fuzz.sh 15 $(BUILD)/build-fuzz
 	@cd $(BUILD) && ctest --output-on-failure -j1
 
 lint: deps

@@ -9,6 +9,8 @@
 #   FUZZ_TARGETS="cluster_nodes config"  run only these (names without fuzz_)
 #   FUZZ_JOBS=N                           parallel compile jobs (default 2)
 #   FUZZ_KEEP=1                           keep the temporary corpus copies
+#   FUZZ_SEED=N                           libFuzzer's -seed (make test: 1, so a
+#                                         CI run explores the same way each time)
 set -eu
 
 secs=${1:-20}
@@ -32,6 +34,7 @@ if [ -z "$targets" ]; then
 fi
 
 mkdir -p "$build"
+build=$(cd "$build" && pwd) # the targets run from a temporary directory
 echo "fuzz: building in $build"
 cmake -S "$src" -B "$build" -DAUTOSHARD_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	>"$build/fuzz-cmake.log" 2>&1 || { cat "$build/fuzz-cmake.log" >&2; exit 1; }
@@ -55,6 +58,7 @@ for t in $targets; do
 	set -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$work/" -close_fd_mask=1
 	[ -f "$fuzzdir/dict/$t.dict" ] && set -- "$@" -dict="$fuzzdir/dict/$t.dict"
+	[ -n "${FUZZ_SEED:-}" ] && set -- "$@" -seed="$FUZZ_SEED"
 	rc=0
 	(cd "$work" && "$bin" "$@" corpus) >"$work/log" 2>&1 || rc=$?
 	# the last status line ("#N DONE cov: C ft: F corp: K/B ... exec/s: E ...")

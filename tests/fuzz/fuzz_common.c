@@ -257,94 +257,11 @@ void fuzz_check_topology_equal(const struct topology *a, const struct topology *
 	}
 }
 
-/* ---- capped RESP reader ---- */
-
-/* type: the reply's own type; task->type is the type byte read, which for
- * "$-1" and "*-1" (nil) is STRING or ARRAY. */
-static redisReply *reply_new(const redisReadTask *task, int type)
-{
-	redisReply *r = calloc(1, sizeof(*r));
-
-	if (!r)
-		return NULL;
-	r->type = type;
-	if (task->parent) {
-		redisReply *parent = task->parent->obj;
-		FUZZ_CHECK(parent && parent->type == REDIS_REPLY_ARRAY, "reader: parent is not an array");
-		FUZZ_CHECK(task->idx >= 0 && (size_t)task->idx < parent->elements, "reader: index %d of %zu", task->idx,
-			   parent->elements);
-		parent->element[task->idx] = r;
-	}
-	return r;
-}
-
-static void *capped_string(const redisReadTask *task, char *str, size_t len)
-{
-	redisReply *r;
-	char *copy;
-
-	if (len > FUZZ_RESP_MAX_STRING)
-		return NULL;
-	copy = malloc(len + 1);
-	if (!copy)
-		return NULL;
-	r = reply_new(task, task->type);
-	if (!r) {
-		free(copy);
-		return NULL;
-	}
-	memcpy(copy, str, len);
-	copy[len] = '\0';
-	r->str = copy;
-	r->len = len;
-	return r;
-}
-
-static void *capped_array(const redisReadTask *task, int elements)
-{
-	redisReply *r;
-	redisReply **v = NULL;
-
-	if (elements < 0 || elements > FUZZ_RESP_MAX_ELEMENTS)
-		return NULL;
-	if (elements > 0 && !(v = calloc((size_t)elements, sizeof(*v))))
-		return NULL;
-	r = reply_new(task, REDIS_REPLY_ARRAY);
-	if (!r) {
-		free(v);
-		return NULL;
-	}
-	r->element = v;
-	r->elements = (size_t)elements;
-	return r;
-}
-
-static void *capped_integer(const redisReadTask *task, long long value)
-{
-	redisReply *r = reply_new(task, REDIS_REPLY_INTEGER);
-
-	if (r)
-		r->integer = value;
-	return r;
-}
-
-static void *capped_nil(const redisReadTask *task)
-{
-	return reply_new(task, REDIS_REPLY_NIL);
-}
-
-static void capped_free(void *reply)
-{
-	freeReplyObject(reply);
-}
-
-static redisReplyObjectFunctions capped_functions = {
-	capped_string, capped_array, capped_integer, capped_nil, capped_free,
-};
+/* ---- capped RESP reader: the one every connection uses (lib/resp_cap.c) ---- */
 
 redisReader *fuzz_reader_new(void)
 {
-	redisReader *r = redisReaderCreateWithFunctions(&capped_functions);
+	redisReader *r = redisReaderCreateWithFunctions(resp_capped_functions());
 
 	FUZZ_CHECK(r != NULL, "out of memory");
 	return r;
@@ -359,10 +276,10 @@ void fuzz_check_reply(const redisReply *r, int depth)
 	case REDIS_REPLY_STATUS:
 	case REDIS_REPLY_ERROR:
 		FUZZ_CHECK(r->str != NULL && r->str[r->len] == '\0', "string reply not terminated");
-		FUZZ_CHECK(r->len <= FUZZ_RESP_MAX_STRING, "string of %zu bytes passed the cap", r->len);
+		FUZZ_CHECK(r->len <= RESP_MAX_STRING, "string of %zu bytes passed the cap", r->len);
 		break;
 	case REDIS_REPLY_ARRAY:
-		FUZZ_CHECK(r->elements <= FUZZ_RESP_MAX_ELEMENTS, "array of %zu passed the cap", r->elements);
+		FUZZ_CHECK(r->elements <= RESP_MAX_ELEMENTS, "array of %zu passed the cap", r->elements);
 		for (size_t i = 0; i < r->elements; i++)
 			fuzz_check_reply(r->element[i], depth + 1);
 		break;

@@ -11,15 +11,10 @@
 #include <hiredis/hiredis.h>
 
 #include "members.h"
+#include "resp_cap.h"
 #include "topology.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Caps the capped reader puts on one reply: elements of one array and bytes
- * of one string. CLUSTER SHARDS sends at most 2 x 16384 slot bounds per
- * shard, and TOPOLOGY_MAX_REPLY is the largest text reply we parse. */
-#define FUZZ_RESP_MAX_ELEMENTS 65536
-#define FUZZ_RESP_MAX_STRING TOPOLOGY_MAX_REPLY
 
 void fuzz_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
 #define FUZZ_CHECK(cond, ...)                                       \
@@ -46,9 +41,9 @@ void fuzz_check_topology_equal(const struct topology *a, const struct topology *
 
 /* A hiredis reader whose reply objects are the same as hiredis's own (free
  * with freeReplyObject) but which refuses arrays of more than
- * FUZZ_RESP_MAX_ELEMENTS and strings of more than FUZZ_RESP_MAX_STRING bytes
- * (the reader then reports an error). hiredis 0.14 has no such cap: "*N"
- * makes it calloc N pointers at once. Free with redisReaderFree. */
+ * RESP_MAX_ELEMENTS and strings of more than RESP_MAX_STRING bytes
+ * (the reader then reports an error): lib/resp_cap.c's, the product's own.
+ * hiredis 0.14 has no such cap: "*N" makes it calloc N pointers at once. Free with redisReaderFree. */
 redisReader *fuzz_reader_new(void);
 /* Abort unless r is a well-formed reply tree (types known, strings
  * terminated, element pointers set) no deeper than hiredis allows. */

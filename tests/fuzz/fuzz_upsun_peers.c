@@ -55,7 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = 0, cap = 0;
 
 		fuzz_check_members(&l, 1, want);
-		put(&json, &len, &cap, "{\"zz-other.0\": \"192.0.2.1\"");
+		/* another app's entry first; never the asked app's own name */
+		put(&json, &len, &cap,
+		    strcmp(app, "zz-other") ? "{\"zz-other.0\": \"192.0.2.1\"" : "{\"zz-another.0\": \"192.0.2.1\"");
 		for (size_t i = 0; i < l.n; i++) {
 			snprintf(item, sizeof(item), ", \"%s.%zu\": \"%s\"", app, i, l.v[i].addr.host);
 			put(&json, &len, &cap, item);
