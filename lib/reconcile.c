@@ -628,8 +628,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	int did = 0;
 	int nmembers_masters_wanted = (int)(rc->m->n / (size_t)(rc->o->replicas + 1));
 	int *nrep = NULL, *is_target = NULL;
-	const char **drain = NULL;
-	size_t ndrain = 0;
+	const char **drain = NULL, **exclude = NULL;
+	size_t ndrain = 0, nexclude = 0;
 	struct plan *plan = NULL;
 	struct slot_fix *fixes = NULL;
 	size_t nfixes = 0;
@@ -812,7 +812,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	nrep = calloc(ref->nnodes, sizeof(int));
 	is_target = calloc(ref->nnodes, sizeof(int));
 	drain = calloc(ref->nnodes, sizeof(*drain));
-	if (!nrep || !is_target || !drain) {
+	exclude = calloc(ref->nnodes, sizeof(*exclude));
+	if (!nrep || !is_target || !drain || !exclude) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
@@ -854,6 +855,38 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			}
 			is_target[k] = 1;
 			masters++;
+		}
+	}
+	if (did) {
+		res = RECONCILE_PROGRESS;
+		goto done;
+	}
+
+	/* 3b. Replicas spread: a member master that owns slots and has fewer
+	 * than R replicas takes a member replica from a master that has more.
+	 * Valkey moves the replicas of a master that gave away its last slot to
+	 * the master that took it (replica migration), which may have its own
+	 * already; after a scale down one shard could stay without a replica. */
+	for (size_t k = 0; rc->o->replicas > 0 && k < ref->nnodes && !did; k++) {
+		const struct cluster_node *cn = &ref->nodes[k];
+		int ki = member_by_id(rc, cn->id);
+		if (!(cn->flags & NODE_MASTER) || (cn->flags & (NODE_FAIL | NODE_PFAIL)) || cn->nslots == 0 ||
+		    !node_is_live(cn) || ki < 0 || nrep[k] >= rc->o->replicas)
+			continue;
+		for (size_t j = 0; j < ref->nnodes && !did; j++) {
+			const struct cluster_node *r = &ref->nodes[j];
+			int mk, mi = member_by_id(rc, r->id);
+			struct node_conn *c;
+			if (mi < 0 || !(r->flags & NODE_REPLICA) || !node_is_live(r) ||
+			    (mk = topology_find(ref, r->master_id)) < 0 || nrep[mk] <= rc->o->replicas ||
+			    strcmp(rc->m->v[mi].host, rc->m->v[ki].host) == 0)
+				continue;
+			rc_action(rc, "node %s:%d: replicating %s:%d (its master has %d replicas, that one %d)", r->ip,
+				  r->port, cn->ip, cn->port, nrep[mk], nrep[k]);
+			if (!(c = rc_conn(rc, (size_t)mi, err, sizeof(err))) ||
+			    op_replicate(c, cn->id, err, sizeof(err)) < 0)
+				goto fail;
+			did = 1;
 		}
 	}
 	if (did) {
@@ -923,11 +956,21 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 					goto done;
 				}
 			}
+			/* Masters that are no members and own nothing (gone, e.g. the
+			 * old id of a master killed and failed over, or leaving) take
+			 * no part: step 5 forgets them, and the planner refuses a
+			 * failing one, which would block the move for good. */
+			for (size_t k = 0; k < ref->nnodes; k++)
+				if ((ref->nodes[k].flags & NODE_MASTER) && ref->nodes[k].nslots == 0 &&
+				    member_by_id(rc, ref->nodes[k].id) < 0)
+					exclude[nexclude++] = ref->nodes[k].id;
 			struct plan_opts po;
 			memset(&po, 0, sizeof(po));
 			po.use_empty_masters = ntargets > 0;
 			po.drain_ids = drain;
 			po.ndrain = ndrain;
+			po.exclude_ids = exclude;
+			po.nexclude = nexclude;
 			if (plan_rebalance(ref, &po, &plan, err, sizeof(err)) < 0)
 				goto fail;
 			if (plan->nmoves) {
@@ -1031,6 +1074,7 @@ done:
 	free(nrep);
 	free(is_target);
 	free(drain);
+	free(exclude);
 	return res;
 }
 

@@ -28,12 +28,19 @@ ASAN=$(cd "$ASAN" && pwd)
 echo "sanitize: ASan+UBSan unit tests"
 (cd "$ASAN" && ctest -L unit --output-on-failure -Q) || { echo "sanitize: unit tests failed under ASan/UBSan" >&2; exit 1; }
 reports "the unit tests"
+# Every integration scenario except the valgrind one (its own memory check)
+# and the load test (python clients doing the work); the kill test runs 4
+# rounds per server instead of 20.
 for t in integration/test_check_problems.sh integration/test_bad_input.sh integration/test_local_scale_keys.sh \
 	integration/test_clone_guard.sh integration/test_heal_ephemeral.sh integration/test_flux_source.sh \
-	upsun/test_upsun_sim.sh integration/test_httpd.py; do
+	upsun/test_upsun_sim.sh integration/test_httpd.py integration/test_local_bootstrap.sh \
+	integration/test_bootstrap_idempotent.sh integration/test_ghost_forget.sh integration/test_migrator.sh \
+	integration/test_password_secrecy.sh integration/test_restart_new_addresses.sh \
+	integration/test_rebalance_kill.sh integration/test_scale_up_after_failover.sh \
+	integration/test_replicas_spread.sh; do
 	echo "sanitize: ASan+UBSan $t"
 	log=$(mktemp)
-	if ! AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp "tests/$t" >"$log" 2>&1; then
+	if ! KILL_ROUNDS=4 AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp "tests/$t" >"$log" 2>&1; then
 		tail -n 40 "$log" >&2; rm -f "$log"; reports "$t"; echo "sanitize: $t failed under ASan/UBSan" >&2; exit 1
 	fi
 	if grep -q "Sanitizer\|runtime error" "$log"; then
@@ -47,11 +54,11 @@ echo "sanitize: valgrind unit tests"
 BUILD=$(cd "$BUILD" && pwd)
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
-	(cd tests/unit && valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+	(cd tests/unit && valgrind -q --suppressions=$SRC/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 		--error-exitcode=99 "$t" >/dev/null) || { echo "sanitize: valgrind found errors in $t" >&2; exit 1; }
 done
 echo "sanitize: valgrind HTTP server (test_httpd.py with the server under valgrind)"
-HTTPD_WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99" \
+HTTPD_WRAP="valgrind -q --suppressions=$SRC/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99" \
 	AUTOSHARD_BIN="$BUILD" tests/integration/test_httpd.py >/dev/null ||
 	{ echo "sanitize: valgrind found errors in the HTTP server (or its test failed)" >&2; exit 1; }
 echo "sanitize: clean"
