@@ -8,12 +8,34 @@
   kv.py count HOST:PORT N [PREFIX]    print how many of the N keys read back with their value;
                                       exit 1 if any key holds a wrong value (missing is fine)
 Password from AUTOSHARD_PASSWORD_FILE when set (never argv).
+KV_KUBE_DNS=1 (Kubernetes tests): names POD.SERVICE.NAMESPACE.svc.cluster.local
+resolve to that pod's IP through kubectl, as cluster DNS would in a pod.
 """
 import logging
 import os
+import socket
+import subprocess
 import sys
 
 from redis.cluster import RedisCluster, ClusterNode
+
+
+def kube_dns():
+    """Resolve pod DNS names under a headless Service like cluster DNS."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kw):
+        if isinstance(host, str) and host.endswith(".svc.cluster.local"):
+            parts = host.split(".")
+            ip = subprocess.run(["kubectl", "get", "pod", parts[0], "-n", parts[2], "-o",
+                                 "jsonpath={.status.podIP}"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, timeout=30).stdout.strip()
+            if not ip:
+                raise socket.gaierror(socket.EAI_NONAME, "no pod for %s" % host)
+            host = ip
+        return real(host, *args, **kw)
+
+    socket.getaddrinfo = getaddrinfo
 
 
 def value(prefix, i):
@@ -38,6 +60,8 @@ def connect(seed):
 def main():
     # redis-py logs a traceback for every MOVED/ASK it follows; they are not errors.
     logging.disable(logging.CRITICAL)
+    if os.environ.get("KV_KUBE_DNS") == "1":
+        kube_dns()
     op, seed, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     prefix = sys.argv[4] if len(sys.argv) > 4 else "k"
     rc = connect(seed)
