@@ -41,6 +41,8 @@ for t in integration/test_check_problems.sh integration/test_bad_input.sh integr
 	echo "sanitize: ASan+UBSan $t"
 	log=$(mktemp)
 	if ! KILL_ROUNDS=4 AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp "tests/$t" >"$log" 2>&1; then
+		# the test's own verdict lines first: the log dumps after them can be long
+		grep -E '^(ok - |FAIL: |--- test failed)' "$log" >&2 || true
 		tail -n 40 "$log" >&2; rm -f "$log"; reports "$t"; echo "sanitize: $t failed under ASan/UBSan" >&2; exit 1
 	fi
 	if grep -q "Sanitizer\|runtime error" "$log"; then

@@ -19,9 +19,11 @@ cleanup() {
 	for p in $RAW_PIDS; do kill -9 "$p" 2>/dev/null || true; done
 	if [ "$rc" != 0 ]; then
 		echo "--- test failed (rc=$rc); logs under $T:" >&2
-		for f in $(find "$T" -name '*.log' -o -name '*.out' 2>/dev/null | head -20); do
+		# newest first: the step that failed wrote last
+		for f in $(find "$T" \( -name '*.log' -o -name '*.out' \) -exec ls -t {} + 2>/dev/null | head -20); do
 			echo "--- $f" >&2; tail -n 30 "$f" >&2
 		done
+		echo "--- test failed (rc=$rc)${FAIL_MSG:+: $FAIL_MSG}" >&2 # again, after the logs
 	else
 		rm -rf "$T"
 	fi
@@ -29,7 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+FAIL_MSG=""
+fail() { FAIL_MSG=$*; echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok - $*"; }
 
 cli_for() { case "$1" in redis-server) echo redis-cli ;; *) echo valkey-cli ;; esac; }
