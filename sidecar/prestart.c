@@ -1,6 +1,7 @@
 /* prestart: before the server starts. Ephemeral mode removes the cluster
  * state and data (after the replica of a restarted master took over);
- * persistent mode runs the clone guard. */
+ * persistent mode runs the clone guard and, when the server may start, makes
+ * its nodes.conf loadable (replicas carry their primary's shard-id). */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "node.h"
+#include "nodesfile.h"
 #include "proc.h"
 #include "reconcile.h"
 #include "serverconf.h"
@@ -201,6 +203,22 @@ done:
 	return rc;
 }
 
+/* Persistent mode, the server about to start on its own nodes.conf: give
+ * replicas their primary's shard-id, which Valkey 8.0 insists on (nodesfile.h).
+ * A file that cannot be rewritten is left for the server to judge. */
+static void converge_shard_ids(const char *dir)
+{
+	char note[256] = "", err[512];
+	int n = nodes_file_repair(dir, note, sizeof(note), err, sizeof(err));
+
+	if (n < 0)
+		log_warnx("prestart: %s; starting with nodes.conf as it is", err);
+	else if (n > 0)
+		log_info("prestart: nodes.conf: %d replica line%s given the shard-id of %s primary, as the server "
+			 "requires: %s",
+			 n, n == 1 ? "" : "s", n == 1 ? "its" : "their", note);
+}
+
 int sidecar_prestart(struct cfg *c)
 {
 	const char *dir = cfg_str(c, "data-dir");
@@ -237,6 +255,7 @@ int sidecar_prestart(struct cfg *c)
 	}
 	if (!exists) {
 		log_info("prestart: persistent mode: no topology record in %s yet; keeping nodes.conf and data", dir);
+		converge_shard_ids(dir);
 		return 0;
 	}
 	if (source_read_once(c, &ml, err, sizeof(err)) < 0) {
@@ -258,6 +277,7 @@ int sidecar_prestart(struct cfg *c)
 	switch (v) {
 	case GUARD_START:
 		log_info("prestart: %s", msg);
+		converge_shard_ids(dir);
 		rc = 0;
 		break;
 	case GUARD_REFUSE:
@@ -277,6 +297,7 @@ int sidecar_prestart(struct cfg *c)
 			log_warnx("prestart: %s", err);
 			break;
 		}
+		converge_shard_ids(dir);
 		rc = 0;
 		break;
 	case GUARD_FRESH:

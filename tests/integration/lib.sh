@@ -78,6 +78,14 @@ balanced() {
 		END { exit !(seen && mx - mn <= 1) }'
 }
 
+# shard_ids_agree NODES_CONF: every replica line carries its primary's
+# shard-id (Valkey 8.0 refuses to load the file otherwise).
+shard_ids_agree() {
+	awk '{ sid = ""; n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] ~ /^shard-id=/) sid = substr(a[i], 10)
+	       sh[$1] = sid; if ($3 ~ /slave/) rep[$1] = $4 }
+	     END { for (r in rep) if (!(rep[r] in sh) || sh[r] != sh[rep[r]]) exit 1; exit 0 }' "$1"
+}
+
 wait_ping() {
 	local cli=$1 host=$2 k=0
 	until $cli -h "$host" -p 6379 ${PW:+--no-auth-warning -a "$PW"} ping >/dev/null 2>&1; do
