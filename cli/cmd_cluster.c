@@ -105,6 +105,8 @@ int cmd_check(int argc, char **argv)
 	e.masters = (int)cfg_int(&c, "masters");
 	e.replicas_per_master = (int)cfg_int(&c, "replicas");
 	e.nodes = 0;
+	e.min_replicas_per_master = 0;
+	e.no_empty_masters = 0;
 	h = health_check(snap, &e, &hr);
 	for (size_t i = 0; i < hr.nproblems; i++)
 		printf("%s\n", hr.problems[i]);

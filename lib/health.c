@@ -464,22 +464,32 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 		problem(p, "expected %d masters with slots, found %d", e->masters, r->masters);
 	if (e->nodes > 0 && r->nodes != e->nodes)
 		problem(p, "expected %d nodes, found %d", e->nodes, r->nodes);
-	if (e->replicas_per_master < 0 || !m)
+	if (!m || (e->replicas_per_master < 0 && e->min_replicas_per_master <= 0 && !e->no_empty_masters))
 		return;
 	for (size_t k = 0; k < m->nsorted; k++) {
 		const struct cluster_node *n = &m->t->nodes[m->sorted[k].idx];
 		int nrep = 0;
-		if (!(n->flags & NODE_MASTER) || n->nslots == 0)
+		if (!(n->flags & NODE_MASTER))
 			continue;
+		if (n->nslots == 0) {
+			if (e->no_empty_masters)
+				problem(p, "master %s owns no slots and replicates nobody",
+					member_name(m, m->sorted[k].idx, who, sizeof(who)));
+			continue;
+		}
 		for (size_t j = 0; j < m->nsorted; j++) {
 			const struct cluster_node *c = &m->t->nodes[m->sorted[j].idx];
 			if ((c->flags & NODE_REPLICA) && strcmp(c->master_id, n->id) == 0)
 				nrep++;
 		}
-		if (nrep != e->replicas_per_master)
+		if (e->replicas_per_master >= 0 && nrep != e->replicas_per_master)
 			problem(p, "master %s has %d replica%s, expected %d",
 				member_name(m, m->sorted[k].idx, who, sizeof(who)), nrep, nrep == 1 ? "" : "s",
 				e->replicas_per_master);
+		else if (e->replicas_per_master < 0 && nrep < e->min_replicas_per_master)
+			problem(p, "master %s has %d replica%s, expected at least %d",
+				member_name(m, m->sorted[k].idx, who, sizeof(who)), nrep, nrep == 1 ? "" : "s",
+				e->min_replicas_per_master);
 	}
 }
 

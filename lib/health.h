@@ -3,7 +3,8 @@
  * open (MIGRATING/IMPORTING) on any node; every node agrees on the node set,
  * on each slot's owner and on roles (who replicates whom); no node is flagged
  * fail/pfail/handshake/noaddr by anyone; cluster_state:ok on every node; and,
- * when expectations are given, the number of masters and replicas matches. */
+ * when expectations are given, the number of masters and replicas matches
+ * (and, when asked, no master is left without slots). */
 #ifndef AUTOSHARD_HEALTH_H
 #define AUTOSHARD_HEALTH_H
 
@@ -15,6 +16,12 @@ struct health_expect {
 	int masters;             /* masters owning slots; 0 = any */
 	int replicas_per_master; /* -1 = any */
 	int nodes;               /* total nodes; 0 = any */
+	/* The settled shape of R replicas per master when the node count is not
+	 * a multiple of R+1: with replicas_per_master -1, every master with
+	 * slots has at least this many replicas (0 = any); no_empty_masters: no
+	 * master is without slots. */
+	int min_replicas_per_master;
+	int no_empty_masters;
 };
 
 /* Counts come from the majority view: the node set, roles and slot owners

@@ -168,6 +168,9 @@ static void check_health(const struct cluster_snapshot *s, const struct health_e
 		FUZZ_CHECK(e->replicas_per_master < 0 || hr.replicas >= hr.masters * e->replicas_per_master,
 			   "healthy with %d replicas for %d masters, expected %d each", hr.replicas, hr.masters,
 			   e->replicas_per_master);
+		FUZZ_CHECK(e->replicas_per_master >= 0 || hr.replicas >= hr.masters * e->min_replicas_per_master,
+			   "healthy with %d replicas for %d masters, expected at least %d each", hr.replicas,
+			   hr.masters, e->min_replicas_per_master);
 	}
 	health_report_free(&hr);
 }
@@ -328,7 +331,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cluster_snapshot s = {0};
 	struct node_view views[MAX_VIEWS];
 	struct stream st = {fuzz_reader_new(), 0, 0};
-	struct health_expect e = {(int)(size >> 3) % 5, (int)((size >> 6) % 3) - 1, (int)(size >> 8) % 8};
+	struct health_expect e = {(int)(size >> 3) % 5, (int)((size >> 6) % 3) - 1, (int)(size >> 8) % 8,
+				  (int)(size >> 11) % 3, (int)(size >> 13) % 2};
 	char why[256];
 	int ref;
 

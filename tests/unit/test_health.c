@@ -1,6 +1,8 @@
 /* health_check over snapshots built from real CLUSTER NODES / CLUSTER INFO
  * replies (tests/unit/data): each kind of problem is reported, a healthy
- * cluster is healthy, counts come from the majority view. */
+ * cluster is healthy, counts come from the majority view; the settled-shape
+ * expectations (no master without slots, at least R replicas) report a
+ * drained master that does not replicate yet and a shard short of replicas. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +124,7 @@ static void dump(const struct health_report *r)
 
 static void test_healthy(void)
 {
-	struct health_expect e = {3, 1, 6};
+	struct health_expect e = {3, 1, 6, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 
@@ -149,13 +151,13 @@ static void test_healthy(void)
 	CHECK_PROBLEM(&r, "master 127.0.0.23:6379 (cf1e3987...) has 1 replica, expected 2");
 	health_report_free(&r);
 	/* "any" */
-	e = (struct health_expect){0, -1, 0};
+	e = (struct health_expect){0, -1, 0, 0, 0};
 	CHECK(health_check(s, &e, &r) == 0);
 	health_report_free(&r);
 	cluster_snapshot_free(s);
 
 	s = snap_dir("redis7_healthy", 6380);
-	e = (struct health_expect){3, 1, 6};
+	e = (struct health_expect){3, 1, 6, 0, 0};
 	CHECK(health_check(s, &e, &r) == 0);
 	CHECK_COUNT(&r, 0);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
@@ -226,7 +228,7 @@ static void test_open_slots(void)
 
 static void test_slot_disagreement(void)
 {
-	struct health_expect e = {3, 1, 6};
+	struct health_expect e = {3, 1, 6, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_disagree", 6379);
 
@@ -333,7 +335,7 @@ static void test_node_set_and_role_disagreement(void)
 
 static void test_unreachable_and_fail_flags(void)
 {
-	struct health_expect e = {3, 1, 6};
+	struct health_expect e = {3, 1, 6, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_new(6);
 
@@ -389,7 +391,7 @@ static void test_unreachable_and_fail_flags(void)
 
 static void test_handshake_not_counted(void)
 {
-	struct health_expect e = {3, 1, 6};
+	struct health_expect e = {3, 1, 6, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 	size_t len;
@@ -450,7 +452,7 @@ static void test_odd_views(void)
 	view_unreachable(&s->views[0], 21, 6379, "timeout");
 	view_unreachable(&s->views[1], 21, 6379, "timeout");
 	{
-		struct health_expect e = {3, 1, 6};
+		struct health_expect e = {3, 1, 6, 0, 0};
 		CHECK(health_check(s, &e, &r) == 1);
 	}
 	/* duplicates collapse */
@@ -502,6 +504,64 @@ static void test_cap(void)
 	free(text);
 }
 
+#define SA "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define SB "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+
+/* Two nodes, both views alike: A owns every slot, B is given by b_line. */
+static struct cluster_snapshot *snap_pair(const char *b_role)
+{
+	struct cluster_snapshot *s = snap_new(2);
+	char a[512], b[512];
+
+	snprintf(a, sizeof(a),
+		 SA " 127.0.0.1:6379@16379 myself,master - 0 0 1 connected 0-16383\n" SB
+		    " 127.0.0.2:6379@16379 %s 0 0 1 "
+		    "connected\n",
+		 b_role);
+	snprintf(b, sizeof(b),
+		 SA " 127.0.0.1:6379@16379 master - 0 0 1 connected 0-16383\n" SB
+		    " 127.0.0.2:6379@16379 myself,%s 0 0 1 "
+		    "connected\n",
+		 b_role);
+	view_from_text(&s->views[0], 1, 6379, a, strlen(a), NULL);
+	view_from_text(&s->views[1], 2, 6379, b, strlen(b), NULL);
+	return s;
+}
+
+static void test_settled_shape(void)
+{
+	struct health_expect e = {1, -1, 2, 0, 0};
+	struct health_report r;
+	struct cluster_snapshot *s = snap_pair("master -");
+
+	/* a drained master that does not replicate yet: fine unless asked */
+	CHECK(health_check(s, &e, &r) == 0);
+	health_report_free(&r);
+	e.no_empty_masters = 1;
+	CHECK(health_check(s, &e, &r) == 1);
+	CHECK_COUNT(&r, 1);
+	CHECK_PROBLEM(&r, "master 127.0.0.2:6379 (b2b2b2b2...) owns no slots and replicates nobody");
+	health_report_free(&r);
+	cluster_snapshot_free(s);
+
+	/* once it replicates, the shape is settled; a minimum above it is not met */
+	s = snap_pair("slave " SA);
+	e.min_replicas_per_master = 1;
+	CHECK(health_check(s, &e, &r) == 0);
+	CHECK_COUNT(&r, 0);
+	health_report_free(&r);
+	e.min_replicas_per_master = 2;
+	CHECK(health_check(s, &e, &r) == 1);
+	CHECK_COUNT(&r, 1);
+	CHECK_PROBLEM(&r, "master 127.0.0.1:6379 (a1a1a1a1...) has 1 replica, expected at least 2");
+	health_report_free(&r);
+	/* an exact count wins over the minimum */
+	e.replicas_per_master = 1;
+	CHECK(health_check(s, &e, &r) == 0);
+	health_report_free(&r);
+	cluster_snapshot_free(s);
+}
+
 int main(void)
 {
 	test_healthy();
@@ -513,5 +573,6 @@ int main(void)
 	test_handshake_not_counted();
 	test_odd_views();
 	test_cap();
+	test_settled_shape();
 	return TEST_DONE();
 }
