@@ -107,6 +107,7 @@ int cmd_check(int argc, char **argv)
 	e.nodes = 0;
 	e.min_replicas_per_master = 0;
 	e.no_empty_masters = 0;
+	e.balanced = 0;
 	h = health_check(snap, &e, &hr);
 	for (size_t i = 0; i < hr.nproblems; i++)
 		printf("%s\n", hr.problems[i]);

@@ -349,9 +349,11 @@ static int wait_healthy(const struct local_state *s, int n, int timeout_s)
 		e.replicas_per_master = -1; /* with extra nodes, some masters have one more */
 		e.nodes = n;
 		/* the shape the sidecars settle on, not a step on the way to it
-		 * (a drained master before it replicates, a shard short of a replica) */
+		 * (a drained master before it replicates, a shard short of a
+		 * replica, a moment between two slot moves of a rebalance) */
 		e.min_replicas_per_master = s->replicas;
 		e.no_empty_masters = 1;
+		e.balanced = 1; /* healthy between two slot moves is not done */
 		if (cluster_gather(addrs, (size_t)n, &go, &snap, err, sizeof(err)) == 0) {
 			h = health_check(snap, &e, &hr);
 			if (h == 0)

@@ -464,6 +464,18 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 		problem(p, "expected %d masters with slots, found %d", e->masters, r->masters);
 	if (e->nodes > 0 && r->nodes != e->nodes)
 		problem(p, "expected %d nodes, found %d", e->nodes, r->nodes);
+	if (e->balanced && m) {
+		int mn = CLUSTER_SLOTS + 1, mx = -1;
+		for (size_t k = 0; k < m->nsorted; k++) {
+			const struct cluster_node *n = &m->t->nodes[m->sorted[k].idx];
+			if (!(n->flags & NODE_MASTER) || n->nslots == 0)
+				continue;
+			mn = n->nslots < mn ? n->nslots : mn;
+			mx = n->nslots > mx ? n->nslots : mx;
+		}
+		if (mx - mn > 1)
+			problem(p, "not balanced: masters own between %d and %d slots", mn, mx);
+	}
 	if (!m || (e->replicas_per_master < 0 && e->min_replicas_per_master <= 0 && !e->no_empty_masters))
 		return;
 	for (size_t k = 0; k < m->nsorted; k++) {

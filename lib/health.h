@@ -22,6 +22,9 @@ struct health_expect {
 	 * master is without slots. */
 	int min_replicas_per_master;
 	int no_empty_masters;
+	/* The masters with slots own counts within one slot of each other, as
+	 * the planner leaves them (a rebalance is not still under way). */
+	int balanced;
 };
 
 /* Counts come from the majority view: the node set, roles and slot owners

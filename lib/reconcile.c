@@ -1051,7 +1051,7 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	/* 6. Nothing to change: healthy and shaped as wanted? */
 	{
 		struct cluster_snapshot members_only = {rc->snap->views, rc->m->n};
-		struct health_expect e = {nmembers_masters_wanted, -1, (int)rc->m->n, 0, 0};
+		struct health_expect e = {nmembers_masters_wanted, -1, (int)rc->m->n, 0, 0, 0};
 		struct health_report hr;
 		int h = health_check(&members_only, &e, &hr);
 		if (h == 0) {

@@ -331,8 +331,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cluster_snapshot s = {0};
 	struct node_view views[MAX_VIEWS];
 	struct stream st = {fuzz_reader_new(), 0, 0};
-	struct health_expect e = {(int)(size >> 3) % 5, (int)((size >> 6) % 3) - 1, (int)(size >> 8) % 8,
-				  (int)(size >> 11) % 3, (int)(size >> 13) % 2};
+	struct health_expect e = {(int)(size >> 3) % 5,  (int)((size >> 6) % 3) - 1, (int)(size >> 8) % 8,
+				  (int)(size >> 11) % 3, (int)(size >> 13) % 2,      (int)(size >> 14) % 2};
 	char why[256];
 	int ref;
 

@@ -2,7 +2,8 @@
  * replies (tests/unit/data): each kind of problem is reported, a healthy
  * cluster is healthy, counts come from the majority view; the settled-shape
  * expectations (no master without slots, at least R replicas) report a
- * drained master that does not replicate yet and a shard short of replicas. */
+ * drained master that does not replicate yet, a shard short of replicas and
+ * masters further apart than one slot. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,7 @@ static void dump(const struct health_report *r)
 
 static void test_healthy(void)
 {
-	struct health_expect e = {3, 1, 6, 0, 0};
+	struct health_expect e = {3, 1, 6, 0, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 
@@ -151,13 +152,13 @@ static void test_healthy(void)
 	CHECK_PROBLEM(&r, "master 127.0.0.23:6379 (cf1e3987...) has 1 replica, expected 2");
 	health_report_free(&r);
 	/* "any" */
-	e = (struct health_expect){0, -1, 0, 0, 0};
+	e = (struct health_expect){0, -1, 0, 0, 0, 0};
 	CHECK(health_check(s, &e, &r) == 0);
 	health_report_free(&r);
 	cluster_snapshot_free(s);
 
 	s = snap_dir("redis7_healthy", 6380);
-	e = (struct health_expect){3, 1, 6, 0, 0};
+	e = (struct health_expect){3, 1, 6, 0, 0, 0};
 	CHECK(health_check(s, &e, &r) == 0);
 	CHECK_COUNT(&r, 0);
 	CHECK(r.masters == 3 && r.replicas == 3 && r.nodes == 6 && r.slots_covered == CLUSTER_SLOTS);
@@ -228,7 +229,7 @@ static void test_open_slots(void)
 
 static void test_slot_disagreement(void)
 {
-	struct health_expect e = {3, 1, 6, 0, 0};
+	struct health_expect e = {3, 1, 6, 0, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_disagree", 6379);
 
@@ -335,7 +336,7 @@ static void test_node_set_and_role_disagreement(void)
 
 static void test_unreachable_and_fail_flags(void)
 {
-	struct health_expect e = {3, 1, 6, 0, 0};
+	struct health_expect e = {3, 1, 6, 0, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_new(6);
 
@@ -391,7 +392,7 @@ static void test_unreachable_and_fail_flags(void)
 
 static void test_handshake_not_counted(void)
 {
-	struct health_expect e = {3, 1, 6, 0, 0};
+	struct health_expect e = {3, 1, 6, 0, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_dir("valkey8_healthy", 6379);
 	size_t len;
@@ -452,7 +453,7 @@ static void test_odd_views(void)
 	view_unreachable(&s->views[0], 21, 6379, "timeout");
 	view_unreachable(&s->views[1], 21, 6379, "timeout");
 	{
-		struct health_expect e = {3, 1, 6, 0, 0};
+		struct health_expect e = {3, 1, 6, 0, 0, 0};
 		CHECK(health_check(s, &e, &r) == 1);
 	}
 	/* duplicates collapse */
@@ -530,7 +531,7 @@ static struct cluster_snapshot *snap_pair(const char *b_role)
 
 static void test_settled_shape(void)
 {
-	struct health_expect e = {1, -1, 2, 0, 0};
+	struct health_expect e = {1, -1, 2, 0, 0, 0};
 	struct health_report r;
 	struct cluster_snapshot *s = snap_pair("master -");
 
@@ -560,6 +561,32 @@ static void test_settled_shape(void)
 	CHECK(health_check(s, &e, &r) == 0);
 	health_report_free(&r);
 	cluster_snapshot_free(s);
+
+	/* balanced: within one slot, as the planner leaves masters */
+	s = snap_dir("valkey8_healthy", 6379);
+	e = (struct health_expect){3, 1, 6, 1, 1, 1};
+	CHECK(health_check(s, &e, &r) == 0);
+	CHECK_COUNT(&r, 0);
+	health_report_free(&r);
+	cluster_snapshot_free(s);
+	{
+		const char *a = SA " 127.0.0.1:6379@16379 myself,master - 0 0 1 connected 0-10000\n" SB
+				   " 127.0.0.2:6379@16379 master - 0 0 2 connected 10001-16383\n";
+		const char *b = SA " 127.0.0.1:6379@16379 master - 0 0 1 connected 0-10000\n" SB
+				   " 127.0.0.2:6379@16379 myself,master - 0 0 2 connected 10001-16383\n";
+		s = snap_new(2);
+		view_from_text(&s->views[0], 1, 6379, a, strlen(a), NULL);
+		view_from_text(&s->views[1], 2, 6379, b, strlen(b), NULL);
+		e = (struct health_expect){2, -1, 2, 0, 1, 0};
+		CHECK(health_check(s, &e, &r) == 0);
+		health_report_free(&r);
+		e.balanced = 1;
+		CHECK(health_check(s, &e, &r) == 1);
+		CHECK_COUNT(&r, 1);
+		CHECK_PROBLEM(&r, "not balanced: masters own between 6383 and 10001 slots");
+		health_report_free(&r);
+		cluster_snapshot_free(s);
+	}
 }
 
 int main(void)
