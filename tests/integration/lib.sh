@@ -86,6 +86,16 @@ shard_ids_agree() {
 	     END { for (r in rep) if (!(rep[r] in sh) || sh[r] != sh[rep[r]]) exit 1; exit 0 }' "$1"
 }
 
+# node_with_role ROLE BASE I...: the first I whose node BASE.I is a ROLE
+# (master or slave) in its own CLUSTER NODES; prints nothing when none is.
+node_with_role() {
+	local role=$1 base=$2 i; shift 2
+	for i in "$@"; do
+		valkey-cli -h "$base.$i" cluster nodes 2>/dev/null | grep myself | grep -q "$role" && { echo "$i"; return 0; }
+	done
+	return 0
+}
+
 wait_ping() {
 	local cli=$1 host=$2 k=0
 	until $cli -h "$host" -p 6379 ${PW:+--no-auth-warning -a "$PW"} ping >/dev/null 2>&1; do

@@ -46,10 +46,7 @@ base=127.60.3
 d="$T/eph-replicas"; LOCAL_DIRS="$LOCAL_DIRS $d"
 "$AUTOSHARD" local up --dir "$d" --nodes 6 --replicas 1 --base-ip $base >/dev/null || fail "up with replicas"
 acked=$($KV load-wait $base.1:6379 3000) || fail "writes not acknowledged by replicas"
-victim=""
-for i in 1 2 3 4 5 6; do
-	valkey-cli -h $base.$i cluster nodes | grep myself | grep -q master && { victim=$i; break; }
-done
+victim=$(node_with_role master $base 1 2 3 4 5 6)
 [ -n "$victim" ] || fail "no master found"
 old=$(valkey-cli -h $base.$victim cluster myid)
 restart_killed "$d" "$victim" 6

@@ -11,10 +11,7 @@ base=127.67.254
 d="$T/c"; LOCAL_DIRS="$LOCAL_DIRS $d"
 "$AUTOSHARD" local up --dir "$d" --nodes 6 --replicas 1 --base-ip $base >/dev/null || fail "up"
 acked=$($KV load-wait $base.1:6379 2000) || fail "writes not acknowledged by replicas"
-victim=""
-for i in 2 3 4 5 6; do
-	valkey-cli -h $base.$i cluster nodes | grep myself | grep -q master && { victim=$i; break; }
-done
+victim=$(node_with_role master $base 2 3 4 5 6)
 [ -n "$victim" ] || fail "no master found"
 old=$(valkey-cli -h $base.$victim cluster myid)
 # No reconciler while the ghost appears, so it is still known when the scale starts.

@@ -10,10 +10,7 @@ base=127.72.1
 d="$T/sid"; LOCAL_DIRS="$LOCAL_DIRS $d"
 "$AUTOSHARD" local up --dir "$d" --nodes 6 --replicas 1 --mode persistent --base-ip $base >/dev/null || fail "up"
 $KV load $base.1:6379 3000 >/dev/null || fail "load"
-r=""
-for i in 6 5 4 3 2 1; do
-	valkey-cli -h $base.$i cluster nodes | grep myself | grep -q slave && { r=$i; break; }
-done
+r=$(node_with_role slave $base 6 5 4 3 2 1)
 [ -n "$r" ] || fail "no replica among the 6 nodes"
 rid=$(valkey-cli -h $base.$r cluster myid)
 primary=$(valkey-cli -h $base.$r cluster nodes | awk '/myself/ { print $4 }')
