@@ -910,12 +910,24 @@ static int became_replica_error(const redisReply *r)
 	return reply_has(r, "only with master") || reply_has(r, "only with primar");
 }
 
+/* SETSLOT NODE not applied because the node's replicas did not acknowledge
+ * it in time (Valkey 8 replicates SETSLOT first). Sent after the target
+ * claimed the slot at a bumped epoch, gossip then gives the slot to the
+ * target and clears a MIGRATING mark all the same. Seen at a source whose
+ * last slot moved: its replica follows that slot to the target (Valkey's
+ * replica migration, decided by the replica) while the source waits for it. */
+static int replicas_did_not_ack_error(const redisReply *r)
+{
+	return reply_has(r, "NOREPLICAS");
+}
+
 /* Errors on SETSLOT NODE at a node that is neither source nor target that
  * gossip will repair and that must not fail the run: the node became a
- * replica, or does not know the target yet. */
+ * replica, does not know the target yet, or its replicas were slow. */
 static int ignorable_bystander_error(const redisReply *r)
 {
-	return became_replica_error(r) || reply_has(r, "Unknown node") || reply_has(r, "don't know about node");
+	return became_replica_error(r) || replicas_did_not_ack_error(r) || reply_has(r, "Unknown node") ||
+	       reply_has(r, "don't know about node");
 }
 
 static void handle_node(struct mrun *run, struct mslot *s, const struct mreq *req, const redisReply *r)
@@ -936,7 +948,7 @@ static void handle_node(struct mrun *run, struct mslot *s, const struct mreq *re
 	}
 	if (!reply_is_ok(r)) {
 		if ((req->node != t->src && ignorable_bystander_error(r)) ||
-		    (req->node == t->src && became_replica_error(r))) {
+		    (req->node == t->src && (became_replica_error(r) || replicas_did_not_ack_error(r)))) {
 			run->stats->setslot_errors_ignored++;
 		} else {
 			run_fail(run, "node %s:%d: slot %d: %s %s: %.*s", node_host(run, req->node),
