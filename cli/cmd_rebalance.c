@@ -301,12 +301,31 @@ again:
 		fprintf(stderr, "autoshard: %s\n", snap->views[0].error);
 		goto done;
 	}
-	for (size_t i = 0; i < snap->nviews; i++)
-		if (!snap->views[i].reachable || !snap->views[i].topo) {
-			fprintf(stderr, "autoshard: %s; refusing to move slots while a node is %s\n",
-				snap->views[i].error, snap->views[i].reachable ? "not usable" : "unreachable");
-			goto done;
+	for (size_t i = 0; i < snap->nviews; i++) {
+		if (snap->views[i].reachable && snap->views[i].topo)
+			continue;
+		/* After moves, a node may be busy for a few seconds: Valkey 8.0
+		 * makes the replica of a master that gave away its last slot
+		 * follow that slot, and its sync handshake can block it (up to
+		 * repl-syncio-timeout). The closing pass waits for it, within the
+		 * same bound as for convergence; before any move it is refused. */
+		if (passes > 0) {
+			if (!wait_from)
+				wait_from = now_ms();
+			if (now_ms() - wait_from <= 30000) {
+				if (!waited++)
+					fprintf(stderr, "waiting for node %s:%d after the moves: %s\n",
+						snap->views[i].addr.host, snap->views[i].addr.port,
+						snap->views[i].error);
+				sleep_ms(200);
+				goto again;
+			}
 		}
+		fprintf(stderr, "autoshard: %s; refusing to move slots while a node is %s%s\n", snap->views[i].error,
+			snap->views[i].reachable ? "not usable" : "unreachable",
+			passes > 0 ? " (30 s after the moves)" : "");
+		goto done;
+	}
 	refi = cluster_pick_ref(snap, snap->nviews, 0);
 	ref = snap->views[refi].topo;
 	memset(&mo, 0, sizeof(mo));
