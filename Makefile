@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs:
 #   make run    a local cluster demo (6 real valkey-server instances, 3 masters + 3 replicas, scaled to 8)
 #   make test   the whole test suite: lint, sanitizers, then unit, integration (real servers),
-#               upsun (simulated), chaos (two seeds) and k8s (real API server) through ctest
+#               upsun (simulated), chaos (four seeds) and k8s (real API server) through ctest
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 int op_meet(struct node_conn *n, const char *ip, int port, char *err, size_t errlen)
 {
 	return node_command_ok(n, err, errlen, "CLUSTER MEET %s %d", ip, port);
@@ -78,4 +80,51 @@ int op_forget_everywhere(struct node_conn *const *conns, size_t n, const char *i
 		rc = -1;
 	}
 	return rc;
+}
+
+int op_is_master(struct node_conn *n, char *err, size_t errlen)
+{
+	redisReply *r = node_command(n, err, errlen, "ROLE");
+	int rc = -1;
+
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !r->element[0] ||
+	    (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS))
+		seterr(err, errlen, "%s: ROLE: unexpected reply", n->name);
+	else if (!strcmp(r->element[0]->str, "master") || !strcmp(r->element[0]->str, "primary"))
+		rc = 1;
+	else if (!strcmp(r->element[0]->str, "slave") || !strcmp(r->element[0]->str, "replica"))
+		rc = 0;
+	else
+		seterr(err, errlen, "%s: ROLE: unexpected role '%.32s'", n->name, r->element[0]->str);
+	freeReplyObject(r);
+	return rc;
+}
+
+int op_wait_role(struct node_conn *n, int master, int wait_ms, char *err, size_t errlen)
+{
+	int64_t deadline = now_ms() + wait_ms;
+	int m;
+
+	for (;;) {
+		if ((m = op_is_master(n, err, errlen)) < 0)
+			return -1;
+		if (m == master)
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		sleep_ms(20);
+	}
+}
+
+int op_failover(struct node_conn *n, int wait_ms, char *err, size_t errlen)
+{
+	int m = op_is_master(n, err, errlen);
+
+	if (m != 0)
+		return m;
+	if (node_command_ok(n, err, errlen, "CLUSTER FAILOVER") < 0)
+		return -1;
+	return op_wait_role(n, 1, wait_ms, err, errlen);
 }

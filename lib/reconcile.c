@@ -131,6 +131,19 @@ static int own_slots(const struct node_view *v)
 	return v->topo && v->topo->myself >= 0 ? v->topo->nodes[v->topo->myself].nslots : 0;
 }
 
+/* 1 when the node with this id says in its own view that it is a master
+ * (with with_slots, one that owns slots). Role changes check this as well
+ * as the reference view, which may lag a failover by a gossip round. */
+static int own_view_master(const struct rc *rc, const char *id, int with_slots)
+{
+	int vi = view_by_id(rc, id);
+	const struct topology *t;
+
+	if (vi < 0 || !(t = rc->snap->views[vi].topo) || t->myself < 0)
+		return 0;
+	return (t->nodes[t->myself].flags & NODE_MASTER) && (!with_slots || t->nodes[t->myself].nslots > 0);
+}
+
 /* ---- bootstrap ---------------------------------------------------------- */
 
 struct boot_plan {
@@ -436,7 +449,7 @@ static int pick_master_for_replica(const struct rc *rc, const struct topology *r
 		if (cn->nslots == 0 && !is_target[k])
 			continue;
 		mi = member_by_id(rc, cn->id);
-		if (mi < 0 || mi == replica_member)
+		if (mi < 0 || mi == replica_member || !own_view_master(rc, cn->id, !is_target[k]))
 			continue;
 		if (need_only && nrep[k] >= rc->o->replicas)
 			continue;
@@ -618,6 +631,139 @@ static int fix_lost_slots(struct rc *rc, const struct topology *ref, char *err, 
 done:
 	free(ranges);
 	return res;
+}
+
+/* ---- too few masters ------------------------------------------------ */
+
+/* The member replica (member index) whose own view says it replicates a
+ * master that is up, reachable and holds slots, chosen by want: a leaving
+ * master's synced replica (FAILOVER), or else one of a master that keeps more
+ * than R member replicas without it (detach; one whose link is down first,
+ * then the last member). *mk gets the master's index in ref. -1 if none. */
+enum spare_kind { SPARE_OF_LEAVING, SPARE_SURPLUS };
+
+static int pick_spare_replica(const struct rc *rc, const struct topology *ref, const int *nrep, enum spare_kind want,
+			      int *mk)
+{
+	int best = -1, best_up = 1;
+
+	for (size_t i = 0; i < rc->m->n; i++) {
+		const struct node_view *v = member_view(rc, i);
+		const struct cluster_node *me = &v->topo->nodes[v->topo->myself];
+		const struct cluster_node *cm;
+		int k, leaving;
+		if (!(me->flags & NODE_REPLICA) || own_slots(v) > 0 || (k = topology_find(ref, me->master_id)) < 0)
+			continue;
+		cm = &ref->nodes[k];
+		if (!(cm->flags & NODE_MASTER) || (cm->flags & (NODE_FAIL | NODE_PFAIL)) || !node_is_live(cm) ||
+		    cm->nslots == 0 || !own_view_master(rc, cm->id, 1))
+			continue;
+		leaving = member_by_id(rc, cm->id) < 0;
+		if (want == SPARE_OF_LEAVING) {
+			if (!leaving || !v->master_link_up)
+				continue;
+			*mk = k;
+			return (int)i;
+		}
+		if (nrep[k] <= rc->o->replicas)
+			continue;
+		if (best < 0 || best_up || !v->master_link_up) {
+			best = (int)i;
+			best_up = v->master_link_up;
+			*mk = k;
+		}
+	}
+	return best;
+}
+
+/* Fewer member masters (with slots, plus the empty ones the slot step fills)
+ * than wanted, with no empty member left to become one: failovers turned
+ * masters into replicas and a scale down then took the masters away, or a
+ * drain gave every slot to the one master left and Valkey's replica migration
+ * made the others its replicas. A member replica becomes a master:
+ * - a synced replica of a leaving master takes over its slots by a
+ *   coordinated CLUSTER FAILOVER (the master pauses writes until the replica
+ *   has caught up, so nothing acknowledged is lost, and no key moves); the
+ *   old master is then a replica that step 5 forgets;
+ * - else a replica whose master keeps more than R replicas without it is
+ *   detached: CLUSTER RESET HARD (never on a master: the role is asked right
+ *   before, and Valkey refuses a master with keys; the replica's keys are a
+ *   copy its master keeps), met again under its new id, its old id forgotten
+ *   everywhere; the slot step then fills it.
+ * One node per step. Returns -1 when nothing applies (or nothing can yet),
+ * else the step's result. */
+static int add_master_from_replica(struct rc *rc, const struct topology *ref, const int *nrep, const int *is_target,
+				   int wanted, char *err, size_t errlen)
+{
+	int have = 0, mk = -1, i, m, wait = rc->o->converge_ms > 0 ? rc->o->converge_ms : 10000;
+	const struct node_view *v;
+	struct node_conn *c, *oc;
+	redisReply *r = NULL;
+	char newid[NODE_ID_LEN + 1], oldid[NODE_ID_LEN + 1];
+
+	for (size_t k = 0; k < ref->nnodes; k++) {
+		const struct cluster_node *cn = &ref->nodes[k];
+		if (is_target[k] || ((cn->flags & NODE_MASTER) && cn->nslots > 0 && member_by_id(rc, cn->id) >= 0))
+			have++;
+	}
+	if (have >= wanted)
+		return -1;
+	if ((i = pick_spare_replica(rc, ref, nrep, SPARE_OF_LEAVING, &mk)) >= 0) {
+		v = member_view(rc, (size_t)i);
+		rc_action(rc,
+			  "node %s:%d: taking over the %d slots of leaving master %s:%d (coordinated failover; %d "
+			  "of %d masters)",
+			  v->addr.host, v->addr.port, ref->nodes[mk].nslots, ref->nodes[mk].ip, ref->nodes[mk].port,
+			  have, wanted);
+		/* Until the old master has seen it too, both claim the slots in
+		 * their own views (the open-slot step would call that a conflict). */
+		if (!(c = rc_conn(rc, (size_t)i, err, errlen)) ||
+		    !(oc = rc_conn(rc, (size_t)view_by_id(rc, ref->nodes[mk].id), err, errlen)))
+			return RECONCILE_ERROR;
+		if ((m = op_failover(c, wait, err, errlen)) == 1)
+			m = op_wait_role(oc, 0, wait, err, errlen);
+		if (m < 0)
+			return RECONCILE_ERROR;
+		if (m == 0) {
+			rc_msg(rc, "node %s:%d: failover from %s:%d has not finished yet", v->addr.host, v->addr.port,
+			       ref->nodes[mk].ip, ref->nodes[mk].port);
+			return RECONCILE_WAIT;
+		}
+		return RECONCILE_PROGRESS;
+	}
+	/* None to spare yet: the slot step goes on (it waits itself for a
+	 * syncing replica); a drain onto the masters left makes the replicas of
+	 * the drained ones spare. */
+	if ((i = pick_spare_replica(rc, ref, nrep, SPARE_SURPLUS, &mk)) < 0)
+		return -1;
+	v = member_view(rc, (size_t)i);
+	snprintf(oldid, sizeof(oldid), "%s", v->id);
+	rc_action(rc, "node %s:%d: leaving %s:%d (which keeps %d replicas) to become a master (%d of %d masters)",
+		  v->addr.host, v->addr.port, ref->nodes[mk].ip, ref->nodes[mk].port, nrep[mk] - 1, have, wanted);
+	if (!(c = rc_conn(rc, (size_t)i, err, errlen)) || (m = op_is_master(c, err, errlen)) < 0)
+		return RECONCILE_ERROR;
+	if (m == 1) {
+		rc_msg(rc, "node %s:%d: is a master now, not reset", v->addr.host, v->addr.port);
+		return RECONCILE_WAIT;
+	}
+	if (node_command_ok(c, err, errlen, "CLUSTER RESET HARD") < 0 ||
+	    !(r = node_command(c, err, errlen, "CLUSTER MYID")))
+		return RECONCILE_ERROR;
+	if (r->type != REDIS_REPLY_STRING || r->len != NODE_ID_LEN) {
+		freeReplyObject(r);
+		seterr(err, errlen, "node %s:%d: CLUSTER MYID: unexpected reply", v->addr.host, v->addr.port);
+		return RECONCILE_ERROR;
+	}
+	snprintf(newid, sizeof(newid), "%s", r->str);
+	freeReplyObject(r);
+	/* It meets its former master (up and reachable, checked above), which
+	 * knows the rest. */
+	rc_action(rc, "node %s:%d: reset as %.8s, meeting %s:%d; forgetting %.8s", v->addr.host, v->addr.port, newid,
+		  ref->nodes[mk].ip, ref->nodes[mk].port, oldid);
+	if (op_meet(c, ref->nodes[mk].ip, ref->nodes[mk].port, err, errlen) < 0 ||
+	    forget_everywhere(rc, oldid, 1, err, errlen) < 0)
+		return RECONCILE_ERROR;
+	return RECONCILE_PROGRESS;
 }
 
 static enum reconcile_result do_existing(struct rc *rc, int refi)
@@ -836,7 +982,8 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 			int k = topology_find(ref, v->id);
 			int mk;
 			struct node_conn *c;
-			if (k < 0 || !(ref->nodes[k].flags & NODE_MASTER) || ref->nodes[k].nslots > 0)
+			if (k < 0 || !(ref->nodes[k].flags & NODE_MASTER) || ref->nodes[k].nslots > 0 ||
+			    !own_view_master(rc, v->id, 0) || own_slots(v) > 0)
 				continue;
 			if (rc->o->replicas > 0) {
 				mk = pick_master_for_replica(rc, ref, nrep, is_target, (int)i, 1);
@@ -892,6 +1039,17 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	if (did) {
 		res = RECONCILE_PROGRESS;
 		goto done;
+	}
+
+	/* 3c. Too few masters: a member replica becomes one. */
+	{
+		int a = add_master_from_replica(rc, ref, nrep, is_target, nmembers_masters_wanted, err, sizeof(err));
+		if (a == RECONCILE_ERROR)
+			goto fail;
+		if (a >= 0) {
+			res = (enum reconcile_result)a;
+			goto done;
+		}
 	}
 
 	/* 4. Slots move: off leaving masters, off masters beyond the wanted count

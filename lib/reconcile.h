@@ -1,9 +1,11 @@
 /* The reconciler: level-based. Input: the desired members (from a platform
  * source) and the live cluster. Each call does the next safe step and says
  * what it did; calling it again, or after kill -9 at any line, converges to
- * the same healthy state. It never runs RESET or FLUSHALL, never re-creates a
- * cluster that exists, and never touches a node that belongs to another
- * cluster or holds data outside a cluster. */
+ * the same healthy state. It never runs FLUSHALL, never resets a master,
+ * never re-creates a cluster that exists, and never touches a node that
+ * belongs to another cluster or holds data outside a cluster. The one RESET
+ * it sends goes to a member replica whose master keeps more than the wanted
+ * replicas without it, when too few masters are left (its keys are a copy). */
 #ifndef AUTOSHARD_RECONCILE_H
 #define AUTOSHARD_RECONCILE_H
 

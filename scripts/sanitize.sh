@@ -37,7 +37,8 @@ for t in integration/test_check_problems.sh integration/test_bad_input.sh integr
 	integration/test_bootstrap_idempotent.sh integration/test_ghost_forget.sh integration/test_migrator.sh \
 	integration/test_password_secrecy.sh integration/test_restart_new_addresses.sh \
 	integration/test_rebalance_kill.sh integration/test_scale_up_after_failover.sh \
-	integration/test_replicas_spread.sh integration/test_shard_id_repair.sh; do
+	integration/test_replicas_spread.sh integration/test_shard_id_repair.sh \
+	integration/test_masters_from_replicas.sh; do
 	echo "sanitize: ASan+UBSan $t"
 	log=$(mktemp)
 	if ! KILL_ROUNDS=4 AUTOSHARD_BIN="$ASAN" AUTOSHARD_SRC="$SRC" TMPDIR=/tmp "tests/$t" >"$log" 2>&1; then
