@@ -459,24 +459,13 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 			       const struct health_report *r)
 {
 	char who[NAME_MAX_LEN];
+	int mn = CLUSTER_SLOTS + 1, mx = -1;
 
 	if (e->masters > 0 && r->masters != e->masters)
 		problem(p, "expected %d masters with slots, found %d", e->masters, r->masters);
 	if (e->nodes > 0 && r->nodes != e->nodes)
 		problem(p, "expected %d nodes, found %d", e->nodes, r->nodes);
-	if (e->balanced && m) {
-		int mn = CLUSTER_SLOTS + 1, mx = -1;
-		for (size_t k = 0; k < m->nsorted; k++) {
-			const struct cluster_node *n = &m->t->nodes[m->sorted[k].idx];
-			if (!(n->flags & NODE_MASTER) || n->nslots == 0)
-				continue;
-			mn = n->nslots < mn ? n->nslots : mn;
-			mx = n->nslots > mx ? n->nslots : mx;
-		}
-		if (mx - mn > 1)
-			problem(p, "not balanced: masters own between %d and %d slots", mn, mx);
-	}
-	if (!m || (e->replicas_per_master < 0 && e->min_replicas_per_master <= 0 && !e->no_empty_masters))
+	if (!m)
 		return;
 	for (size_t k = 0; k < m->nsorted; k++) {
 		const struct cluster_node *n = &m->t->nodes[m->sorted[k].idx];
@@ -489,6 +478,8 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 					member_name(m, m->sorted[k].idx, who, sizeof(who)));
 			continue;
 		}
+		mn = n->nslots < mn ? n->nslots : mn;
+		mx = n->nslots > mx ? n->nslots : mx;
 		for (size_t j = 0; j < m->nsorted; j++) {
 			const struct cluster_node *c = &m->t->nodes[m->sorted[j].idx];
 			if ((c->flags & NODE_REPLICA) && strcmp(c->master_id, n->id) == 0)
@@ -503,6 +494,8 @@ static void check_expectations(struct problems *p, const struct health_expect *e
 				member_name(m, m->sorted[k].idx, who, sizeof(who)), nrep, nrep == 1 ? "" : "s",
 				e->min_replicas_per_master);
 	}
+	if (e->balanced && mx - mn > 1)
+		problem(p, "not balanced: masters own between %d and %d slots", mn, mx);
 }
 
 int health_check(const struct cluster_snapshot *s, const struct health_expect *e, struct health_report *r)
