@@ -20,6 +20,7 @@ struct nf_line {
 	char *shard;        /* NODE_ID_LEN bytes in the text, or NULL: no shard-id field */
 	const char *master; /* NODE_ID_LEN bytes, or NULL: "-" */
 	int replica;
+	int myself;
 };
 
 static int is_id(const char *p, size_t n)
@@ -87,6 +88,7 @@ static int parse_line(char *p, size_t n, struct nf_line *l)
 	l->id = f[0];
 	l->shard = shard_field(f[1], fl[1]);
 	l->replica = has_item(f[2], fl[2], "slave") || has_item(f[2], fl[2], "replica");
+	l->myself = has_item(f[2], fl[2], "myself");
 	if (fl[3] == 1 && f[3][0] == '-')
 		l->master = NULL;
 	else if (is_id(f[3], fl[3]))
@@ -104,17 +106,17 @@ static const struct nf_line *find(const struct nf_line *ls, size_t n, const char
 	return NULL;
 }
 
-int nodes_file_converge_shard_ids(char *text, size_t len, char *note, size_t notelen)
+/* The node lines of text[0..len) (other lines skipped), in *out (caller
+ * frees; they point into text). Returns their count, or -1 out of memory. */
+static long parse_lines(char *text, size_t len, struct nf_line **out)
 {
 	struct nf_line *ls;
 	size_t n = 0, cap = 1;
-	int changed = 0;
 
 	for (size_t i = 0; i < len; i++)
 		cap += text[i] == '\n';
-	ls = calloc(cap, sizeof(*ls));
-	if (!ls)
-		return 0; /* nothing changed: the server judges the file itself */
+	if (!(ls = calloc(cap, sizeof(*ls))))
+		return -1;
 	for (char *p = text, *end = text + len; p < end && n < cap;) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t ll = (size_t)((nl ? nl : end) - p);
@@ -124,6 +126,36 @@ int nodes_file_converge_shard_ids(char *text, size_t len, char *note, size_t not
 			n++;
 		p = nl ? nl + 1 : end;
 	}
+	*out = ls;
+	return (long)n;
+}
+
+int nodes_file_myself(char *text, size_t len, char *id)
+{
+	struct nf_line *ls = NULL;
+	long n = parse_lines(text, len, &ls);
+	int found = 0;
+
+	for (long i = 0; i < n && !found; i++)
+		if (ls[i].myself) {
+			memcpy(id, ls[i].id, NODE_ID_LEN);
+			id[NODE_ID_LEN] = '\0';
+			found = 1;
+		}
+	free(ls);
+	return found;
+}
+
+int nodes_file_converge_shard_ids(char *text, size_t len, char *note, size_t notelen)
+{
+	struct nf_line *ls = NULL;
+	long ln = parse_lines(text, len, &ls);
+	size_t n;
+	int changed = 0;
+
+	if (ln < 0)
+		return 0; /* nothing changed: the server judges the file itself */
+	n = (size_t)ln;
 	for (size_t i = 0; i < n; i++) {
 		const struct nf_line *root = &ls[i];
 		int depth = 0;
@@ -146,16 +178,20 @@ int nodes_file_converge_shard_ids(char *text, size_t len, char *note, size_t not
 	return changed;
 }
 
-int nodes_file_repair(const char *dir, char *note, size_t notelen, char *err, size_t errlen)
+/* DIR/nodes.conf into *text (caller frees; *len bytes, NUL after them) and
+ * its mode into *mode. 1 read, 0 no file or larger than
+ * NODES_FILE_MAX_BYTES (the server reads it as it is), -1 with err. */
+static int read_nodes_file(const char *dir, char *path, size_t pathlen, char **text, size_t *len, mode_t *mode,
+			   char *err, size_t errlen)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	char *text;
 	ssize_t got;
 	size_t off = 0;
-	int fd, changed;
+	char *t;
+	int fd;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/nodes.conf", dir) >= sizeof(path))
+	*text = NULL;
+	if ((size_t)snprintf(path, pathlen, "%s/nodes.conf", dir) >= pathlen)
 		return seterr(err, errlen, "%s/nodes.conf: path too long", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -166,28 +202,57 @@ int nodes_file_repair(const char *dir, char *note, size_t notelen, char *err, si
 	}
 	if ((unsigned long long)st.st_size > NODES_FILE_MAX_BYTES) {
 		close(fd);
-		return 0; /* not ours to judge: the server reads it as it is */
+		return 0;
 	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
+	if (!(t = malloc((size_t)st.st_size + 1))) {
 		close(fd);
 		return seterr(err, errlen, "%s: out of memory", path);
 	}
-	while (off < (size_t)st.st_size && (got = read(fd, text + off, (size_t)st.st_size - off)) != 0) {
+	while (off < (size_t)st.st_size && (got = read(fd, t + off, (size_t)st.st_size - off)) != 0) {
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
 			seterr(err, errlen, "%s: %s", path, strerror(errno));
 			close(fd);
-			free(text);
+			free(t);
 			return -1;
 		}
 		off += (size_t)got;
 	}
 	close(fd);
-	changed = nodes_file_converge_shard_ids(text, off, note, notelen);
-	if (changed > 0 && write_file_atomic(path, text, off, st.st_mode & 0777, err, errlen) < 0)
+	t[off] = '\0';
+	*text = t;
+	*len = off;
+	*mode = st.st_mode & 0777;
+	return 1;
+}
+
+int nodes_file_repair(const char *dir, char *note, size_t notelen, char *err, size_t errlen)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	mode_t mode = 0;
+	int r = read_nodes_file(dir, path, sizeof(path), &text, &len, &mode, err, errlen), changed;
+
+	if (r <= 0)
+		return r;
+	changed = nodes_file_converge_shard_ids(text, len, note, notelen);
+	if (changed > 0 && write_file_atomic(path, text, len, mode, err, errlen) < 0)
 		changed = -1;
 	free(text);
 	return changed;
+}
+
+int nodes_file_myself_id(const char *dir, char *id, char *err, size_t errlen)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	mode_t mode = 0;
+	int r = read_nodes_file(dir, path, sizeof(path), &text, &len, &mode, err, errlen);
+
+	if (r <= 0)
+		return r;
+	r = nodes_file_myself(text, len, id);
+	free(text);
+	return r;
 }

@@ -1,4 +1,6 @@
-/* The server's own cluster file (nodes.conf), as far as autoshard touches it
+/* The server's own cluster file (nodes.conf), as far as autoshard reads it
+ * before a server starts: the node id it last had (an ephemeral restart waits
+ * for its replica to take over that id's slots), and the shard-id repair
  * before a persistent server starts.
  *
  * Valkey 8.0 refuses to load a nodes.conf in which a replica's shard-id
@@ -32,5 +34,13 @@ int nodes_file_converge_shard_ids(char *text, size_t len, char *note, size_t not
  * Returns the number of lines changed (0 also when there is no file), or -1
  * with err. */
 int nodes_file_repair(const char *dir, char *note, size_t notelen, char *err, size_t errlen);
+
+/* The node id on the line flagged myself in text[0..len) (not modified)
+ * into id (NODE_ID_LEN + 1 bytes). 1 found, 0 no such line. */
+int nodes_file_myself(char *text, size_t len, char *id);
+
+/* The same on DIR/nodes.conf: 1 found, 0 no file or no myself line, -1 with
+ * err when the file cannot be read. */
+int nodes_file_myself_id(const char *dir, char *id, char *err, size_t errlen);
 
 #endif

@@ -106,29 +106,6 @@ static int live_peer_knows(const struct member_list *ml, const struct hostport *
 	return known;
 }
 
-/* This instance's node id from the nodes.conf a previous run left. */
-static int nodes_conf_myself(const char *dir, char *id)
-{
-	char path[PATH_MAX], line[4096];
-	FILE *f;
-	int rc = -1;
-
-	snprintf(path, sizeof(path), "%s/nodes.conf", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (rc < 0 && fgets(line, sizeof(line), f)) {
-		char *sp = strchr(line, ' ');
-		if (!sp || sp - line != NODE_ID_LEN || !strstr(line, "myself"))
-			continue;
-		memcpy(id, line, NODE_ID_LEN);
-		id[NODE_ID_LEN] = '\0';
-		rc = 0;
-	}
-	fclose(f);
-	return rc;
-}
-
 /* Ephemeral restart of a master that has a replica: the new, empty server
  * would answer on the old address, and the replica, still following that
  * address, would resync from it and drop every key. So before the server
@@ -238,7 +215,10 @@ int sidecar_prestart(struct cfg *c)
 	}
 	if (strcmp(cfg_str(c, "mode"), "ephemeral") == 0) {
 		char old_id[NODE_ID_LEN + 1];
-		if (nodes_conf_myself(dir, old_id) == 0 && wait_replica_promoted(c, old_id) < 0)
+		int had = nodes_file_myself_id(dir, old_id, err, sizeof(err));
+		if (had < 0)
+			log_warnx("prestart: %s; not waiting for a replica to take over", err);
+		if (had == 1 && wait_replica_promoted(c, old_id) < 0)
 			return EXIT_FAILURE_GENERIC;
 		/* Before the server starts, never after it has read the files. */
 		if (clean_data_dir(dir, cfg_str(c, "ephemeral-files")) < 0)

@@ -3,7 +3,9 @@
  * the 40-hex value of a "shard-id=" field, and becomes another hex digit;
  * the count returned is at most the number of lines and 0 exactly when
  * nothing changed; a second run changes nothing (the result is a fixed
- * point); the note, when a line changed, is one terminated line. */
+ * point); the note, when a line changed, is one terminated line. The
+ * myself lookup (nodes_file_myself) leaves the bytes alone and, when it finds
+ * an id, returns 40 hex digits that start a line of the input. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +54,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	again = nodes_file_converge_shard_ids(t, size, NULL, 0);
 	FUZZ_CHECK(again == 0, "a second run changed %d more lines", again);
+	memcpy(t, data, size);
+	{
+		char id[41];
+		int found = nodes_file_myself(t, size, id), at_line = 0;
+		FUZZ_CHECK(memcmp(t, data, size) == 0, "the myself lookup changed the text");
+		if (found) {
+			FUZZ_CHECK(strlen(id) == 40, "id of %zu characters", strlen(id));
+			for (size_t k = 0; k < 40; k++)
+				FUZZ_CHECK(is_hex(id[k]), "id character %zu is 0x%02x", k, (unsigned char)id[k]);
+			for (size_t i = 0; i + 40 <= size && !at_line; i++)
+				at_line = (i == 0 || data[i - 1] == '\n') && memcmp(data + i, id, 40) == 0;
+			FUZZ_CHECK(at_line, "id %s starts no line", id);
+		}
+	}
 	free(t);
 	return 0;
 }

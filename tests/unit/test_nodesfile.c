@@ -4,7 +4,9 @@
  * through a chain of replicas; only those 40 bytes change; files that already
  * agree, lines without shard-ids, unknown primaries, loops and malformed
  * lines are left byte for byte; the file is rewritten atomically only when
- * something changed, keeps its mode, and a missing file is not an error. */
+ * something changed, keeps its mode, and a missing file is not an error.
+ * The same parser finds the node id on the line flagged myself, and only
+ * there (not a "myself" elsewhere on a line, not in a malformed line). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -143,10 +145,39 @@ static void test_file(void)
 	CHECK(rmdir(dir) == 0);
 }
 
+static void test_myself(void)
+{
+	char dir[] = "/tmp/autoshard-nodesfile.XXXXXX", path[256], err[256] = "", id[64];
+	char t1[] = MASTER(P1, 1, S1, "0-16383") REPLICA(R1, 3, S1, P1, "myself,slave") VARS;
+	char t2[] = MASTER(P1, 1, S1, "0-16383") REPLICA(R1, 3, S1, P1, "slave") VARS;
+	/* "myself" in the address field, and a myself line cut short */
+	char t3[] = P2 " 127.0.0.2:6379@16379,myself master - 0 0 1 connected\n" R2 " 127.0.0.4:6379@16379 myself";
+	char t4[] = "\r\n" R3 " 127.0.0.5:6379@16379,, myself,master - 0 0 7 connected 0-5\r\n";
+	FILE *f;
+
+	CHECK(nodes_file_myself(t1, strlen(t1), id) == 1 && strcmp(id, R1) == 0);
+	CHECK(nodes_file_myself(t2, strlen(t2), id) == 0);
+	CHECK(nodes_file_myself(t3, strlen(t3), id) == 0);
+	CHECK(nodes_file_myself(t4, strlen(t4), id) == 1 && strcmp(id, R3) == 0);
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(nodes_file_myself_id(dir, id, err, sizeof(err)) == 0); /* no file */
+	snprintf(path, sizeof(path), "%s/nodes.conf", dir);
+	CHECK((f = fopen(path, "w")) != NULL);
+	fputs(t1, f);
+	fclose(f);
+	CHECK(nodes_file_myself_id(dir, id, err, sizeof(err)) == 1 && strcmp(id, R1) == 0);
+	CHECK(unlink(path) == 0 && mkdir(path, 0700) == 0);
+	CHECK(nodes_file_myself_id(dir, id, err, sizeof(err)) < 0);
+	CHECK_MSG(strstr(err, "nodes.conf") != NULL, "err '%s'", err);
+	CHECK(rmdir(path) == 0);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	test_converge();
 	test_left_alone();
 	test_file();
+	test_myself();
 	return TEST_DONE();
 }
