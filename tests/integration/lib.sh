@@ -96,6 +96,21 @@ node_with_role() {
 	return 0
 }
 
+# kill9_wait PIDFILE: SIGKILL the process and wait (at most 10 s) until it is
+# gone or a zombie. kill returns before the process has died; a supervisor
+# (`local up`) asked right away still finds it alive and does not restart it.
+kill9_wait() {
+	local p k=0 st
+	p=$(cat "$1")
+	kill -9 "$p" 2>/dev/null || true
+	while kill -0 "$p" 2>/dev/null; do
+		st=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)
+		[ "$st" = Z ] && return 0
+		k=$((k + 1)); [ "$k" -lt 200 ] || fail "pid $p (from $1) still alive 10 s after SIGKILL"
+		sleep 0.05
+	done
+}
+
 wait_ping() {
 	local cli=$1 host=$2 k=0
 	until $cli -h "$host" -p 6379 ${PW:+--no-auth-warning -a "$PW"} ping >/dev/null 2>&1; do

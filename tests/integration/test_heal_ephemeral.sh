@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 restart_killed() { # DIR NODE: kill -9 the server of NODE, then bring it back like a supervisor
-	kill -9 "$(cat "$1/node-$2/server.pid")"
+	kill9_wait "$1/node-$2/server.pid"
 	"$AUTOSHARD" local up --dir "$1" --nodes "$3" >"$T/up-$2.out" 2>&1 || { cat "$T/up-$2.out" >&2; fail "restart of node $2"; }
 }
 

@@ -16,7 +16,7 @@ victim=$(node_with_role master $base 2 3 4 5 6)
 old=$(valkey-cli -h $base.$victim cluster myid)
 # No reconciler while the ghost appears, so it is still known when the scale starts.
 for i in 1 2 3 4 5 6; do kill -9 "$(cat "$d/node-$i/sidecar.pid")"; done
-kill -9 "$(cat "$d/node-$victim/server.pid")"
+kill9_wait "$d/node-$victim/server.pid"
 # local scale runs prestart (it waits for the promotion), restarts the server
 # empty, restarts the sidecars and starts two new instances: one new master.
 out=$("$AUTOSHARD" local scale --dir "$d" --nodes 8 --timeout 90 2>&1) || { echo "$out" >&2; fail "scale 6 -> 8 with the dead master's id still known"; }
