@@ -246,6 +246,23 @@ static double bytes_per_key(const struct cluster_snapshot *snap, const char *pw)
 	return keys > 0 ? bytes / keys : 0;
 }
 
+/* The bounded wait of one rebalance pass for gossip to settle: *since is
+ * when this wait began (0: not waiting). Says why on stderr the first time
+ * (*waited counts the waits of the whole run), sleeps ms and returns 1 to
+ * look again, or 0 once WAIT_BOUND_MS have passed. */
+#define WAIT_BOUND_MS 30000
+static int wait_again(int64_t *since, int *waited, int ms, const char *why)
+{
+	if (!*since)
+		*since = now_ms();
+	if (now_ms() - *since > WAIT_BOUND_MS)
+		return 0;
+	if (!(*waited)++)
+		fprintf(stderr, "waiting for %s\n", why);
+	sleep_ms(ms);
+	return 1;
+}
+
 int cmd_rebalance(int argc, char **argv)
 {
 	struct cfg c;
@@ -310,16 +327,11 @@ again:
 		 * repl-syncio-timeout). The closing pass waits for it, within the
 		 * same bound as for convergence; before any move it is refused. */
 		if (passes > 0) {
-			if (!wait_from)
-				wait_from = now_ms();
-			if (now_ms() - wait_from <= 30000) {
-				if (!waited++)
-					fprintf(stderr, "waiting for node %s:%d after the moves: %s\n",
-						snap->views[i].addr.host, snap->views[i].addr.port,
-						snap->views[i].error);
-				sleep_ms(200);
+			char why[512];
+			snprintf(why, sizeof(why), "node %s:%d after the moves: %s", snap->views[i].addr.host,
+				 snap->views[i].addr.port, snap->views[i].error);
+			if (wait_again(&wait_from, &waited, 200, why))
 				goto again;
-			}
 		}
 		fprintf(stderr, "autoshard: %s; refusing to move slots while a node is %s%s\n", snap->views[i].error,
 			snap->views[i].reachable ? "not usable" : "unreachable",
@@ -381,16 +393,12 @@ again:
 	{
 		char why[256];
 		if (cluster_converged(snap, snap->nviews, ref, why, sizeof(why)) < 0) {
-			if (!wait_from)
-				wait_from = now_ms();
-			if (now_ms() - wait_from > 30000) {
-				fprintf(stderr, "autoshard: cluster has not converged after 30 s: %s\n", why);
-				goto done;
-			}
-			if (!waited++)
-				fprintf(stderr, "waiting for the cluster to converge: %s\n", why);
-			sleep_ms(100);
-			goto again;
+			char what[300];
+			snprintf(what, sizeof(what), "the cluster to converge: %s", why);
+			if (wait_again(&wait_from, &waited, 100, what))
+				goto again;
+			fprintf(stderr, "autoshard: cluster has not converged after 30 s: %s\n", why);
+			goto done;
 		}
 		wait_from = 0;
 	}

@@ -690,22 +690,18 @@ static int pick_spare_replica(const struct rc *rc, const struct topology *ref, c
  *   before, and Valkey refuses a master with keys; the replica's keys are a
  *   copy its master keeps), met again under its new id, its old id forgotten
  *   everywhere; the slot step then fills it.
- * One node per step. Returns -1 when nothing applies (or nothing can yet),
- * else the step's result. */
-static int add_master_from_replica(struct rc *rc, const struct topology *ref, const int *nrep, const int *is_target,
-				   int wanted, char *err, size_t errlen)
+ * have: the member masters (with slots, plus the empty ones the slot step
+ * fills), as step 3 counted them. One node per step. Returns -1 when nothing
+ * applies (or nothing can yet), else the step's result. */
+static int add_master_from_replica(struct rc *rc, const struct topology *ref, const int *nrep, int have, int wanted,
+				   char *err, size_t errlen)
 {
-	int have = 0, mk = -1, i, m, wait = rc->o->converge_ms > 0 ? rc->o->converge_ms : 10000;
+	int mk = -1, i, m, wait = rc->o->converge_ms > 0 ? rc->o->converge_ms : 10000;
 	const struct node_view *v;
 	struct node_conn *c, *oc;
 	redisReply *r = NULL;
 	char newid[NODE_ID_LEN + 1], oldid[NODE_ID_LEN + 1];
 
-	for (size_t k = 0; k < ref->nnodes; k++) {
-		const struct cluster_node *cn = &ref->nodes[k];
-		if (is_target[k] || ((cn->flags & NODE_MASTER) && cn->nslots > 0 && member_by_id(rc, cn->id) >= 0))
-			have++;
-	}
 	if (have >= wanted)
 		return -1;
 	if ((i = pick_spare_replica(rc, ref, nrep, SPARE_OF_LEAVING, &mk)) >= 0) {
@@ -774,6 +770,7 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	int did = 0;
 	int nmembers_masters_wanted = (int)(rc->m->n / (size_t)(rc->o->replicas + 1));
 	int *nrep = NULL, *is_target = NULL;
+	int masters = 0; /* member masters with slots, plus the empty ones step 4 fills */
 	const char **drain = NULL, **exclude = NULL;
 	size_t ndrain = 0, nexclude = 0;
 	struct plan *plan = NULL;
@@ -965,44 +962,41 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 	}
 	for (size_t k = 0; k < ref->nnodes; k++) {
 		const struct cluster_node *cn = &ref->nodes[k];
-		if ((cn->flags & NODE_REPLICA) && node_is_live(cn) && member_by_id(rc, cn->id) >= 0) {
+		if (member_by_id(rc, cn->id) < 0)
+			continue;
+		if ((cn->flags & NODE_REPLICA) && node_is_live(cn)) {
 			int mk = topology_find(ref, cn->master_id);
 			if (mk >= 0)
 				nrep[mk]++;
 		}
-	}
-	{
-		int masters = 0;
-		for (size_t k = 0; k < ref->nnodes; k++)
-			if ((ref->nodes[k].flags & NODE_MASTER) && ref->nodes[k].nslots > 0 &&
-			    member_by_id(rc, ref->nodes[k].id) >= 0)
-				masters++;
-		for (size_t i = 0; i < rc->m->n; i++) {
-			const struct node_view *v = member_view(rc, i);
-			int k = topology_find(ref, v->id);
-			int mk;
-			struct node_conn *c;
-			if (k < 0 || !(ref->nodes[k].flags & NODE_MASTER) || ref->nodes[k].nslots > 0 ||
-			    !own_view_master(rc, v->id, 0) || own_slots(v) > 0)
-				continue;
-			if (rc->o->replicas > 0) {
-				mk = pick_master_for_replica(rc, ref, nrep, is_target, (int)i, 1);
-				if (mk < 0 && masters >= nmembers_masters_wanted)
-					mk = pick_master_for_replica(rc, ref, nrep, is_target, (int)i, 0);
-				if (mk >= 0) {
-					rc_action(rc, "node %s:%d: replicating %s:%d", v->addr.host, v->addr.port,
-						  ref->nodes[mk].ip, ref->nodes[mk].port);
-					if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
-					    op_replicate(c, ref->nodes[mk].id, err, sizeof(err)) < 0)
-						goto fail;
-					nrep[mk]++;
-					did = 1;
-					continue;
-				}
-			}
-			is_target[k] = 1;
+		if ((cn->flags & NODE_MASTER) && cn->nslots > 0)
 			masters++;
+	}
+	for (size_t i = 0; i < rc->m->n; i++) {
+		const struct node_view *v = member_view(rc, i);
+		int k = topology_find(ref, v->id);
+		int mk;
+		struct node_conn *c;
+		if (k < 0 || !(ref->nodes[k].flags & NODE_MASTER) || ref->nodes[k].nslots > 0 ||
+		    !own_view_master(rc, v->id, 0) || own_slots(v) > 0)
+			continue;
+		if (rc->o->replicas > 0) {
+			mk = pick_master_for_replica(rc, ref, nrep, is_target, (int)i, 1);
+			if (mk < 0 && masters >= nmembers_masters_wanted)
+				mk = pick_master_for_replica(rc, ref, nrep, is_target, (int)i, 0);
+			if (mk >= 0) {
+				rc_action(rc, "node %s:%d: replicating %s:%d", v->addr.host, v->addr.port,
+					  ref->nodes[mk].ip, ref->nodes[mk].port);
+				if (!(c = rc_conn(rc, i, err, sizeof(err))) ||
+				    op_replicate(c, ref->nodes[mk].id, err, sizeof(err)) < 0)
+					goto fail;
+				nrep[mk]++;
+				did = 1;
+				continue;
+			}
 		}
+		is_target[k] = 1;
+		masters++;
 	}
 	if (did) {
 		res = RECONCILE_PROGRESS;
@@ -1043,7 +1037,7 @@ static enum reconcile_result do_existing(struct rc *rc, int refi)
 
 	/* 3c. Too few masters: a member replica becomes one. */
 	{
-		int a = add_master_from_replica(rc, ref, nrep, is_target, nmembers_masters_wanted, err, sizeof(err));
+		int a = add_master_from_replica(rc, ref, nrep, masters, nmembers_masters_wanted, err, sizeof(err));
 		if (a == RECONCILE_ERROR)
 			goto fail;
 		if (a >= 0) {

@@ -24,7 +24,7 @@ d="$T/c1"; LOCAL_DIRS="$LOCAL_DIRS $d"
 "$AUTOSHARD" local up --dir "$d" --nodes 6 --replicas 1 --base-ip $base >/dev/null || fail "up 6"
 acked=$($KV load-wait $base.1:6379 3000) || fail "writes not acknowledged by replicas"
 for i in 4 5 6; do
-	[ "$(valkey-cli -h $base.$i cluster nodes | grep myself | grep -c slave)" = 1 ] || fail "node $i is not a replica after up"
+	[ "$(node_with_role slave $base $i)" = "$i" ] || fail "node $i is not a replica after up"
 	[ "$(valkey-cli -h $base.$i cluster failover)" = OK ] || fail "CLUSTER FAILOVER on node $i"
 done
 k=0
